@@ -147,7 +147,8 @@ class _Http:
 
 def _http_error(e: urllib.error.HTTPError, url: str) -> MullamaError:
     try:
-        message = json.loads(e.read() or b"{}").get("error") or e.reason
+        with e:
+            message = json.loads(e.read() or b"{}").get("error") or e.reason
     except (ValueError, AttributeError):
         message = str(e.reason)
     if isinstance(message, dict):  # OpenAI/Anthropic envelopes

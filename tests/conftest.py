@@ -93,9 +93,11 @@ def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen | None = N
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
         try:
-            urllib.request.urlopen(url, timeout=1).read()
+            with urllib.request.urlopen(url, timeout=1) as r:
+                r.read()
             return
-        except urllib.error.HTTPError:
+        except urllib.error.HTTPError as e:
+            e.close()
             return  # it answers
         except OSError:
             time.sleep(0.1)

@@ -210,9 +210,10 @@ def _fmt_frac(v: int, prec: int) -> tuple[str, int]:
 
 
 def format_duration(seconds: float) -> str:
-    """Go's ``Duration.String``: ``"5m0s"``, ``"1h30m0s"``, ``"300ms"``, ``"0s"``; ``"forever"`` for :data:`FOREVER`.
+    """Go's ``Duration.String``: ``"5m0s"``, ``"1h30m0s"``, ``"300ms"``, ``"0s"``.
 
-    The value is first rounded to the nearest nanosecond, Go's resolution.
+    The value is first rounded to the nearest nanosecond, Go's resolution. :data:`FOREVER` gives
+    ``"forever"``; NaN and minus infinity raise ``ValueError``.
     """
     if seconds == FOREVER:
         return "forever"

@@ -188,7 +188,11 @@ def is_gguf_path(s: str) -> bool:
 
 
 def safe_join(root: Path, *parts: str) -> Path:
-    """Join ``parts`` onto ``root`` and resolve; raise :class:`InvalidName` unless the result is strictly inside ``root``."""
+    """Join ``parts`` onto ``root`` and resolve the result.
+
+    Raises :class:`InvalidName` unless the resolved path is strictly inside the resolved ``root``
+    (symlinks included). Every path in the model store is built here.
+    """
     joined = "/".join(str(p) for p in parts)
     try:
         base = Path(root).resolve()
@@ -209,7 +213,11 @@ _LEADING_JUNK = re.compile(r"^[^a-z0-9_]+")
 
 
 def name_from_filename(stem: str) -> ModelName:
-    """A model name for an imported file: ``SmolLM2-135M-Instruct.Q4_1`` → ``smollm2-135m-instruct.q4_1:latest``."""
+    """A model name for an imported file.
+
+    ``SmolLM2-135M-Instruct.Q4_1`` → ``smollm2-135m-instruct.q4_1:latest``: lower-cased, other
+    characters turned into ``-``, leading ``.``/``-`` dropped, at most 80 characters.
+    """
     model = _NOT_NAME_CHAR.sub("-", str(stem).lower())
     model = _LEADING_JUNK.sub("", model)[:80]
     if not model:

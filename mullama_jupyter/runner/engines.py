@@ -140,6 +140,27 @@ class LlamaEngine:
             n = self._llama_cpp.llama_token_to_piece(self._vocab, token, self._piece, len(self._piece), 0, False)
         return self._piece.raw[:n]
 
+    def _keep_prefix_batched(self, tokens: list[int]) -> None:
+        """Make llama-cpp-python's prompt-cache reuse evaluate at least two fresh tokens.
+
+        When a prompt is (nearly) all in the KV cache already, llama-cpp-python re-evaluates just the
+        last token, alone. A one-token batch takes llama.cpp's matrix-vector path, whose rounding
+        differs from the batched path a fresh prompt takes, and that is enough to change a greedy
+        (temperature 0) answer: the same request answered twice gave two different texts. Backing
+        the cache off by one more token keeps the reuse and makes repeated requests reproducible.
+        """
+        llm = self.llm
+        cached = llm.n_tokens
+        if cached == 0 or len(tokens) < 2:
+            return
+        common = 0
+        for a, b in zip(llm.input_ids[:cached], tokens):
+            if a != b:
+                break
+            common += 1
+        if common >= len(tokens) - 1:
+            llm.n_tokens = len(tokens) - 2
+
     def _grammar(self, fmt: Any) -> Any:
         if fmt in (None, ""):
             return None
@@ -170,6 +191,7 @@ class LlamaEngine:
         last_n = int(o.get("repeat_last_n", 64))
         llm.last_n_tokens_size = n_ctx if last_n < 0 else last_n
         grammar = self._grammar(req.get("format"))
+        self._keep_prefix_batched(tokens)
 
         stops = StopFilter(list(o.get("stop") or []))
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")

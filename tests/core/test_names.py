@@ -378,29 +378,32 @@ def test_name_from_filename_gives_valid_names(stem):
 NAME_CHARS = "aZ9_-.:/"
 
 
-def _part_like(alphabet: str) -> st.SearchStrategy[str]:
-    # Mostly a part that follows the grammar, so the valid branch runs often; sometimes any mix
-    # of name characters (empty, leading "." or "-", a stray ":" or ".") to probe the edges.
+def _part_like(alphabet: str, edges: tuple[str, ...] = ()) -> st.SearchStrategy[str]:
+    # Mostly a part that follows the grammar, so the valid branch runs often; now and then any
+    # mix of name characters (empty, leading "." or "-", a stray ":") or a known edge case.
     valid = st.builds(
         lambda head, rest: head + rest,
         st.sampled_from("aZ9_"),
         st.text(alphabet=st.sampled_from(alphabet), max_size=6),
     )
     noisy = st.text(alphabet=st.sampled_from("aZ9_-.:"), max_size=6)
-    return st.one_of(valid, valid, valid, noisy)
+    if edges:
+        noisy = noisy | st.sampled_from(edges)
+    # one_of drops repeated branches, so weight by sampling: noise about one time in eight.
+    return st.sampled_from([valid] * 7 + [noisy]).flatmap(lambda strategy: strategy)
 
 
 grammar_like = st.builds(
     lambda host, ns, model, tag: (
-        (f"{host}/" if host is not None else "")
+        (f"{host}/" if host is not None and ns is not None else "")
         + (f"{ns}/" if ns is not None else "")
         + model
         + (f":{tag}" if tag is not None else "")
     ),
-    st.none() | _part_like("aZ9_-.:"),
-    st.none() | _part_like("aZ9_-"),
-    _part_like("aZ9_-.") | st.sampled_from([".", "..", "A.b", "x y"]),
-    st.none() | _part_like("aZ9_-.") | st.sampled_from(["..", "latest", "x/y"]),
+    st.none() | _part_like("aZ9_-.:", ("REGISTRY.ollama.ai", "x y")),
+    st.none() | _part_like("aZ9_-", ("Library", "a.b")),
+    _part_like("aZ9_-.", (".", "..", "A.b", "x y", "x\n")),
+    st.none() | _part_like("aZ9_-.", ("..", "latest", "x/y")),
 )
 
 names_to_fuzz = st.one_of(
