@@ -223,12 +223,18 @@ class _Embedded:
                 fut.cancel()  # the consumer stopped early: cancel the generation
 
     def shutdown(self) -> None:
+        """Stop the runners, then the loop. Idempotent; also registered with atexit."""
+        if self.loop.is_closed():
+            return
         if self.loop.is_running():
             try:
                 asyncio.run_coroutine_threadsafe(self.manager.stop(), self.loop).result(timeout=10)
             except Exception:  # noqa: BLE001 - best effort at exit; runners also exit when our pipes close
                 pass
             self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=10)
+        if not self.loop.is_running():
+            self.loop.close()
 
 
 # ----------------------------------------------------------------------------- discovery
@@ -293,9 +299,12 @@ class Client:
     def status(self) -> dict[str, Any]:
         if self._http:
             parts = urllib.parse.urlsplit(self._http.url)
+            # Under Jupyter the routes hang below {base_url}mullama; report Jupyter's base_url.
+            path = parts.path.rstrip("/")
+            base_url = (path[: -len("/mullama")] if path.endswith("/mullama") else path) + "/"
             return {"mode": "http", "url": self._http.url, "scheme": parts.scheme, "host": parts.hostname,
                     "port": parts.port or (443 if parts.scheme == "https" else 80),
-                    "base_url": parts.path or "/", "version": self._http.json("GET", "/api/version")}
+                    "base_url": base_url, "version": self._http.json("GET", "/api/version")}
         assert self._embedded is not None
         m = self._embedded.manager
         return {"mode": "embedded", "store": str(m.store.root), "engine": m.config.engine}

@@ -45,6 +45,17 @@ def _isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MULLAMA_API_KEY", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _stop_embedded_managers() -> Iterator[None]:
+    """Embedded managers (and their runner processes) do not outlive the test that made them."""
+    from mullama_jupyter.client import _Embedded
+
+    before = set(_Embedded._instances)
+    yield
+    for key in set(_Embedded._instances) - before:
+        _Embedded._instances.pop(key).shutdown()
+
+
 def pull_into(root: Path) -> Store:
     """The real model imported into a store at ``root`` (through the real pull path)."""
     from mullama_jupyter.core.pull import pull

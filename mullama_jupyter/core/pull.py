@@ -112,7 +112,7 @@ def _check_regular_file(path: Path, spec: str) -> int:
     except OSError:
         raise PullError(f"no such file: {spec}", hint="check the path") from None
     if not stat.S_ISREG(st.st_mode):
-        raise PullError(f"not a regular file: {spec}")
+        raise PullError(f"not a regular file: {spec}", hint="give the path of a .gguf file")
     return st.st_size
 
 

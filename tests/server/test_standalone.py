@@ -18,8 +18,9 @@ pytestmark = pytest.mark.model
 
 
 @pytest.fixture(scope="module")
-def client(standalone: str) -> ollama.Client:
-    return ollama.Client(host=standalone)
+def client(standalone: str):
+    with ollama.Client(host=standalone) as c:
+        yield c
 
 
 def test_root_and_version(standalone: str) -> None:
@@ -216,8 +217,8 @@ def test_api_key_and_public_bind(tiny_store, tmp_path) -> None:
         assert _post(url + "/api/tags", None, {"Authorization": "Bearer wrong"}, method="GET")[0] == 401
         assert _post(url + "/api/tags", None, {"Authorization": "Bearer s3cret"}, method="GET")[0] == 200
         assert _post(url + "/api/tags", None, {"x-api-key": "s3cret"}, method="GET")[0] == 200
-        c = ollama.Client(host=url, headers={"Authorization": "Bearer s3cret"})
-        assert c.generate("tiny", "alpha beta", raw=True).response == "alpha beta "
+        with ollama.Client(host=url, headers={"Authorization": "Bearer s3cret"}) as c:
+            assert c.generate("tiny", "alpha beta", raw=True).response == "alpha beta "
     finally:
         proc.terminate()
         proc.wait(15)
