@@ -106,6 +106,8 @@ class LlamaEngine:
             )
         except ValueError as e:
             raise EngineError("load", f"llama.cpp could not load the model: {e}") from None
+        # llama.cpp pads small contexts (to 256); honour the window the user asked for.
+        self.n_ctx = min(self.n_ctx, self.llm.n_ctx())
         self._vocab = self.llm._model.vocab
         self._piece = ctypes.create_string_buffer(256)
         self._emb: Any = None
@@ -124,7 +126,7 @@ class LlamaEngine:
         return {
             "engine": "llama",
             "pid": os.getpid(),
-            "n_ctx": self.llm.n_ctx(),
+            "n_ctx": self.n_ctx,
             "n_ctx_train": m.n_ctx_train(),
             "n_embd": self.llm.n_embd(),
             "n_vocab": self.llm.n_vocab(),
@@ -181,7 +183,7 @@ class LlamaEngine:
         prompt = req.get("prompt") or ""
         if prompt:
             tokens += llm.tokenize(prompt.encode(), add_bos=bool(req.get("add_bos")) and not tokens, special=True)
-        n_ctx = llm.n_ctx()
+        n_ctx = self.n_ctx
         if len(tokens) >= n_ctx:
             raise EngineError("context_length", "the input length exceeds the context length",
                               n_tokens=len(tokens), n_ctx=n_ctx)

@@ -1,0 +1,134 @@
+"""The runner with the real model, through a real child process; plus the stop-string filter."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import pytest
+
+from mullama_jupyter.core.errors import ContextLengthExceeded, InvalidRequest, RunnerCrashed
+from mullama_jupyter.core.manager import Manager
+from mullama_jupyter.core.native import CompletionRequest, EmbedRequest, Message
+from mullama_jupyter.core.store import Store
+from mullama_jupyter.runner.engines import StopFilter
+from tests.conftest import MODEL
+
+
+def test_stop_filter_holds_back_possible_stop_prefixes():
+    f = StopFilter(["###", "END"])
+    assert f.feed("Hello #") == ("Hello ", False)
+    assert f.feed("#") == ("", False)
+    assert f.feed(" world") == ("## world", False)
+    assert f.feed("the EN") == ("the ", False)
+    assert f.feed("D and more") == ("", True)
+    g = StopFilter(["</s>"])
+    assert g.feed("a</") == ("a", False)
+    assert g.flush() == "</"
+    assert StopFilter([]).feed("x") == ("x", False)
+
+
+def ask(text, **options):
+    return CompletionRequest(model=MODEL, messages=[Message("user", text)], options={"temperature": 0, **options})
+
+
+async def collect(m, req):
+    return [c async for c in m.complete(req)]
+
+
+pytestmark = pytest.mark.model
+
+
+async def test_stop_strings_end_generation_and_are_not_emitted(model_store_dir):
+    m = Manager(Store(model_store_dir))
+    try:
+        full = "".join(c.content for c in await collect(m, ask("Count from 1 to 10, separated by commas.", num_predict=48)))
+        assert "5" in full
+        cut = await collect(m, ask("Count from 1 to 10, separated by commas.", num_predict=48, stop=["5"]))
+        text = "".join(c.content for c in cut)
+        assert "5" not in text and full.startswith(text) and cut[-1].done_reason == "stop"
+    finally:
+        await m.stop()
+
+
+async def test_json_format_constrains_the_output(model_store_dir):
+    m = Manager(Store(model_store_dir))
+    try:
+        req = ask("Give a person's name and age as JSON.", num_predict=64)
+        req.format = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+                      "required": ["name", "age"]}
+        text = "".join(c.content for c in await collect(m, req))
+        data = json.loads(text)
+        assert isinstance(data["name"], str) and isinstance(data["age"], int)
+    finally:
+        await m.stop()
+
+
+async def test_prompt_longer_than_the_context_fails_before_any_token(model_store_dir):
+    m = Manager(Store(model_store_dir))
+    try:
+        with pytest.raises(ContextLengthExceeded) as e:
+            await collect(m, ask("word " * 400, num_ctx=128))
+        assert e.value.n_ctx == 128 and e.value.n_tokens > 400
+        with pytest.raises(ContextLengthExceeded):
+            await m.embed(EmbedRequest(model=MODEL, inputs=["word " * 400], truncate=False, options={"num_ctx": 128}))
+        r = await m.embed(EmbedRequest(model=MODEL, inputs=["word " * 400], options={"num_ctx": 128}))
+        assert r.prompt_eval_count == 128  # truncated to the context
+    finally:
+        await m.stop()
+
+
+async def test_num_predict_is_clipped_to_the_context_left(model_store_dir):
+    m = Manager(Store(model_store_dir))
+    try:
+        chunks = await collect(m, ask("Tell me a very long story.", num_ctx=64, num_predict=1000))
+        final = chunks[-1]
+        assert final.metrics.prompt_eval_count + final.metrics.eval_count <= 64
+        assert final.done_reason in ("length", "stop")
+    finally:
+        await m.stop()
+
+
+async def test_a_native_crash_mid_stream_is_a_clear_error_and_the_next_request_reloads(model_store_dir):
+    m = Manager(Store(model_store_dir))
+    try:
+        it = m.complete(ask("Write a long story about a lighthouse.", num_predict=500))
+        await it.__anext__()
+        (row,) = await m.ps()
+        os.kill(row.pid, signal.SIGSEGV)
+        with pytest.raises(RunnerCrashed) as e:
+            async for _ in it:
+                pass
+        assert e.value.message == "model runner terminated unexpectedly"
+        chunks = await collect(m, ask("Say hi.", num_predict=4))
+        assert chunks[-1].done and chunks[-1].metrics.load_duration > 0
+        (row2,) = await m.ps()
+        assert row2.pid != row.pid
+    finally:
+        await m.stop()
+
+
+async def test_cancelling_a_long_generation_frees_the_model_quickly(model_store_dir):
+    m = Manager(Store(model_store_dir))
+    try:
+        it = m.complete(ask("Write a long story about a lighthouse.", num_predict=2000))
+        await it.__anext__()
+        await it.aclose()
+        t0 = time.monotonic()
+        chunks = await collect(m, ask("Say hi.", num_predict=4))
+        assert chunks[-1].done and time.monotonic() - t0 < 1.5
+    finally:
+        await m.stop()
+
+
+async def test_bad_format_is_a_400(model_store_dir):
+    m = Manager(Store(model_store_dir))
+    try:
+        req = ask("x", num_predict=2)
+        req.format = {"type": "object", "properties": {"a": {"$ref": "#/nowhere"}}}
+        with pytest.raises(InvalidRequest, match="invalid format"):
+            await collect(m, req)
+    finally:
+        await m.stop()
