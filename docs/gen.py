@@ -214,10 +214,18 @@ def _bound(x: float | None) -> str:
     if isinstance(x, float) and not x.is_integer():
         return str(x)
     n = int(x)
-    for value, suffix in ((abs(n), ""), (abs(n) + 1, "-1")):
-        if abs(n) >= 1 << 16 and value & (value - 1) == 0:
-            return f"{'-' if n < 0 else ''}2^{value.bit_length() - 1}{suffix}"
+    sign = "-" if n < 0 else ""
+    if abs(n) < 1 << 16:
+        return str(n)
+    if _is_power_of_two(abs(n)):
+        return f"{sign}2^{abs(n).bit_length() - 1}"
+    if _is_power_of_two(abs(n) + 1):
+        return f"{sign}2^{abs(n).bit_length()}-1"
     return str(n)
+
+
+def _is_power_of_two(n: int) -> bool:
+    return n > 0 and n & (n - 1) == 0
 
 
 def option_range(spec: options.Spec) -> str:
@@ -230,7 +238,9 @@ def option_default(name: str) -> str:
     if name not in options.DEFAULTS:
         return "—"
     value = options.DEFAULTS[name]
-    return code(str(value).lower() if isinstance(value, bool) else repr(value) if isinstance(value, str) else value)
+    if isinstance(value, bool):
+        return code(str(value).lower())  # as JSON, the form requests use
+    return code(repr(value) if isinstance(value, str) else value)
 
 
 def option_sections() -> dict[str, str]:
@@ -627,8 +637,8 @@ Why is the sky blue?
 ```
 
 The answer streams into the cell's output; interrupting the cell stops the generation. Options take
-`key=value` with a JSON value (`-o stop='["\\n"]'`); the [model options](configuration.md#model-options) list
-them all.
+`key=value`; the value is read as JSON when it parses (`-o num_predict=64`, `-o stop='["\\n"]'`) and as a
+string otherwise. The [model options](configuration.md#model-options) list them all.
 
 ```python
 %mullama show smollm2:135m --modelfile

@@ -6,6 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Iterator
 
 import pytest
 
@@ -13,7 +14,7 @@ GEN = Path(__file__).resolve().parents[1] / "docs" / "gen.py"
 
 
 @pytest.fixture(scope="module")
-def gen() -> ModuleType:
+def gen() -> Iterator[ModuleType]:
     # docs/ is not a package: load the script by path, as `python docs/gen.py` would run it.
     spec = importlib.util.spec_from_file_location("mullama_docs_gen", GEN)
     assert spec is not None and spec.loader is not None
