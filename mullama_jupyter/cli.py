@@ -15,6 +15,7 @@ import sys
 from typing import Any, Sequence
 
 from . import __version__, display
+from .core.durations import keep_alive_flag
 from .core.errors import ModelNotFound, MullamaError
 from .core.native import Message
 
@@ -24,7 +25,7 @@ PROG = "mullama"
 def _client(args: argparse.Namespace) -> Any:
     from .client import Client
 
-    return Client(host=getattr(args, "host_url", None), embedded=getattr(args, "embedded", False))
+    return Client(host=getattr(args, "server", None), embedded=getattr(args, "embedded", False))
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
@@ -109,6 +110,7 @@ def _stream(response: Any, verbose: bool) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     client = _client(args)
     options = _options(args.option)
+    args.keepalive = keep_alive_flag(args.keepalive)
     prompt = " ".join(args.prompt)
     interactive = not prompt and sys.stdin.isatty()
     if not prompt and not interactive:
@@ -154,15 +156,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import asyncio
     import logging
 
-    from .core.durations import parse_keep_alive
+    from .core.durations import parse_keep_alive_setting
     from .core.manager import Manager, ManagerConfig
     from .core.store import Store
     from .server.app import serve
 
     logging.basicConfig(level=logging.INFO if not args.quiet else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    ka = parse_keep_alive(args.keep_alive)
-    config = ManagerConfig(keep_alive=300.0 if ka is None else ka, max_loaded=args.max_loaded,
+    config = ManagerConfig(keep_alive=parse_keep_alive_setting(args.keep_alive), max_loaded=args.max_loaded,
                            max_queue=args.max_queue, num_ctx=args.num_ctx, num_thread=args.threads,
                            engine=args.engine)
     manager = Manager(Store(args.models_dir), config)
@@ -186,10 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Ollama-style local LLMs: run, pull and manage GGUF models (llama.cpp in child processes).",
         epilog="Uses a server when one answers (MULLAMA_HOST, mullama serve, or Jupyter with the extension); "
                "otherwise runs the models in this process. Models live in $MULLAMA_CACHE_DIR "
-               "(default ~/.cache/mullama/models).",
+               "(default $XDG_CACHE_HOME/mullama/models, i.e. ~/.cache/mullama/models).",
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    p.add_argument("--host", dest="host_url", metavar="URL", help="server URL (default: $MULLAMA_HOST, then discovery)")
+    p.add_argument("--server", metavar="URL",
+                   help="use the server at URL, e.g. http://127.0.0.1:8080 or http://localhost:8888/mullama "
+                        "(default: $MULLAMA_HOST, then discovery); its token comes from $MULLAMA_TOKEN")
     p.add_argument("--embedded", action="store_true", help="never use a server; run models in this process")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -200,19 +203,20 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE",
                    help="model option, e.g. -o temperature=0 -o num_predict=64 (repeatable)")
     r.add_argument("--format", help='"json" for JSON output')
-    r.add_argument("--keepalive", help='how long the model stays loaded afterwards, e.g. "5m", "0"')
+    r.add_argument("--keepalive", metavar="DURATION",
+                   help='how long the model stays loaded afterwards: "5m", "1h", seconds, "0" or "-1" (forever)')
     r.add_argument("--verbose", action="store_true", help="print timings and token rates")
     r.set_defaults(fn=cmd_run)
 
-    s = sub.add_parser("pull", help="pull a model into the store (alias, or a path to a .gguf file)")
-    s.add_argument("model")
+    s = sub.add_parser("pull", help="pull a model into the store")
+    s.add_argument("model", help="a known name such as smollm2:135m, or a path to a .gguf file")
     s.set_defaults(fn=cmd_pull)
 
     s = sub.add_parser("list", aliases=["ls"], help="list the models in the store")
     s.set_defaults(fn=cmd_list)
 
     s = sub.add_parser("show", help="show a model's details")
-    s.add_argument("model")
+    s.add_argument("model", help="model name")
     s.add_argument("--modelfile", action="store_true", help="print its Modelfile")
     s.add_argument("--parameters", action="store_true", help="print its parameters")
     s.add_argument("--template", action="store_true", help="print its chat template")
@@ -222,19 +226,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(fn=cmd_show)
 
     s = sub.add_parser("cp", help="copy a model under a new name")
-    s.add_argument("source")
-    s.add_argument("destination")
+    s.add_argument("source", help="existing model")
+    s.add_argument("destination", help="new name")
     s.set_defaults(fn=cmd_cp)
 
     s = sub.add_parser("rm", help="remove models (and the files no other model uses)")
-    s.add_argument("models", nargs="+", metavar="model")
+    s.add_argument("models", nargs="+", metavar="model", help="model name(s)")
     s.set_defaults(fn=cmd_rm)
 
     s = sub.add_parser("ps", help="list loaded models")
     s.set_defaults(fn=cmd_ps)
 
     s = sub.add_parser("stop", help="unload a model now")
-    s.add_argument("model")
+    s.add_argument("model", help="model name")
     s.set_defaults(fn=cmd_stop)
 
     s = sub.add_parser("status", help="say which manager is in use (server URL or embedded store)")
@@ -245,8 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     s.add_argument("--api-key", help="require this key (Bearer or x-api-key); needed for a non-loopback --host")
     s.add_argument("--origin", action="append", default=[], help="extra allowed browser origin (repeatable)")
-    s.add_argument("--models-dir", help="model store (default $MULLAMA_CACHE_DIR or ~/.cache/mullama/models)")
-    s.add_argument("--keep-alive", default="5m", help="default keep_alive (default 5m)")
+    s.add_argument("--models-dir", help="model store (default $MULLAMA_CACHE_DIR, else ~/.cache/mullama/models)")
+    s.add_argument("--keep-alive", default="5m", metavar="DURATION",
+                   help='default keep_alive: "5m", "1h", seconds, "0" or "-1" (forever) (default 5m)')
     s.add_argument("--max-loaded", type=int, default=3, help="most models loaded at once (default 3)")
     s.add_argument("--max-queue", type=int, default=512, help="requests waiting per model before 503 (default 512)")
     s.add_argument("--num-ctx", type=int, default=4096, help="default context window (default 4096)")

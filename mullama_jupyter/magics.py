@@ -16,6 +16,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
 from . import display
+from .core.durations import keep_alive_flag
 from .core.errors import MullamaError
 from .core.native import Message
 
@@ -24,12 +25,12 @@ USAGE = """\
 %mullama pull MODEL                pull a model (e.g. smollm2:135m, or a path to a .gguf file)
 %mullama show MODEL [--modelfile]  a model's details
 %mullama cp SOURCE DESTINATION     copy a model
-%mullama rm MODEL                  remove a model
+%mullama rm MODEL [MODEL ...]      remove models
 %mullama ps                        loaded models
 %mullama stop MODEL                unload a model now
 %mullama status                    which manager this kernel uses
 
-%%mullama run MODEL [--system TEXT] [-o key=value ...]
+%%mullama run MODEL [--system TEXT] [-o key=value ...] [--format json] [--keepalive 5m]
 PROMPT                             stream the answer into the cell's output
 """
 
@@ -154,7 +155,7 @@ class MullamaMagics(Magics):
             raise UsageError("the cell is empty: write the prompt below %%mullama run MODEL")
         messages = ([Message("system", args.system)] if args.system else []) + [Message("user", prompt)]
         response = self.client.chat(args.model, messages, options=_options(args.option) or None,
-                                    keep_alive=args.keepalive, format=args.format)
+                                    keep_alive=keep_alive_flag(args.keepalive), format=args.format)
         try:
             for chunk in response:
                 if chunk.content:

@@ -67,7 +67,7 @@ def test_uses_a_running_server(standalone):
     (("pull", "/dev/zero"), "Error: not a regular file"),
     (("pull", "bad name!"), "Error: invalid model name"),
     (("cp", "nope", "x"), 'Error: model "nope" not found'),
-    (("--host", "http://127.0.0.1:9", "list"), "Error: cannot reach mullama at http://127.0.0.1:9"),
+    (("--server", "http://127.0.0.1:9", "list"), "Error: cannot reach mullama at http://127.0.0.1:9"),
 ])
 def test_errors_are_one_line_without_traceback(fresh_store, args, message):
     out = mullama(*args, env={"MULLAMA_CACHE_DIR": str(fresh_store.root)})

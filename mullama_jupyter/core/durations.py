@@ -201,6 +201,33 @@ def parse_keep_alive(value: object) -> float | None:
     raise InvalidRequest(f"Unsupported type: '{_go_type_name(value)}'")
 
 
+def parse_keep_alive_setting(value: str) -> float:
+    """A keep_alive from configuration (a flag, a traitlet, an environment variable).
+
+    Like Ollama's ``OLLAMA_KEEP_ALIVE``: a Go duration ("5m", "-1m"), or a bare integer taken as
+    seconds ("300", "-1"). The request wire stays strict (a bare "300" string there is a 400).
+    """
+    text = value.strip()
+    try:
+        seconds = int(text)
+    except ValueError:
+        result = parse_keep_alive(text)
+    else:
+        result = parse_keep_alive(seconds)
+    return DEFAULT_KEEP_ALIVE if result is None else result
+
+
+def keep_alive_flag(value: str | None) -> float | str | None:
+    """A keep_alive typed on a command line: a bare number is seconds, anything else a duration
+    string, sent as such (so the server's own parser judges it)."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
 def _fmt_frac(v: int, prec: int) -> tuple[str, int]:
     # Go's fmtFrac: the fraction digits of v/10**prec without trailing zeros (and no "." if all
     # are zero), plus the integer part.

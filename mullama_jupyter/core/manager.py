@@ -243,7 +243,7 @@ class Manager:
         t0 = time.perf_counter_ns()
         record = await self.resolve(req.model)
         info = await self.gguf(record)
-        options = merge(record.params, req.options)
+        options = self._effective(record, req.options)
         keep_alive = self._keep_alive(req.keep_alive)
 
         if req.is_empty:
@@ -294,7 +294,7 @@ class Manager:
         t0 = time.perf_counter_ns()
         record = await self.resolve(req.model)
         info = await self.gguf(record)
-        options = merge(record.params, req.options)
+        options = self._effective(record, req.options)
         keep_alive = self._keep_alive(req.keep_alive)
         if any(not isinstance(t, str) for t in req.inputs):
             raise InvalidRequest("invalid input type")
@@ -324,6 +324,13 @@ class Manager:
         return EmbedResult(vectors, int(msg.get("prompt_eval_count", 0)), time.perf_counter_ns() - t0, load_ns)
 
     # ----------------------------------------------------------------- scheduling
+
+    def _effective(self, record: ModelRecord, request: dict[str, Any]) -> dict[str, Any]:
+        """Built-in defaults < the manager's configuration < the model's PARAMETERs < the request."""
+        configured = {"num_ctx": self.config.num_ctx}
+        if self.config.num_thread:
+            configured["num_thread"] = self.config.num_thread
+        return merge(configured, record.params, request)
 
     def _keep_alive(self, value: float | None) -> float:
         return self.config.keep_alive if value is None else value
@@ -423,13 +430,11 @@ class Manager:
 
     def _load_options(self, info: GGUFInfo, options: dict[str, Any]) -> dict[str, Any]:
         wanted = load_options(options)
-        requested_ctx = wanted.get("num_ctx") if "num_ctx" in options else self.config.num_ctx
-        num_ctx = int(requested_ctx or self.config.num_ctx)
+        num_ctx = int(wanted["num_ctx"])
         if info.context_length:
             num_ctx = min(num_ctx, int(info.context_length))
         wanted["num_ctx"] = max(num_ctx, 1)
-        threads = int(wanted.get("num_thread") or self.config.num_thread or 0)
-        wanted["num_thread"] = threads or physical_cores()
+        wanted["num_thread"] = int(wanted.get("num_thread") or 0) or physical_cores()
         return wanted
 
     async def _make_room(self, slot: _Slot) -> None:

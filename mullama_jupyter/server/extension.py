@@ -17,9 +17,9 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
-from traitlets import Bool, Dict, Float, Integer, List, TraitError, Unicode, validate
+from traitlets import Bool, Dict, Enum, Float, Integer, List, TraitError, Unicode, validate
 
-from ..core.durations import parse_keep_alive
+from ..core.durations import parse_keep_alive_setting
 from ..core.errors import MullamaError
 from ..core.manager import Manager, ManagerConfig
 from ..core.store import Store
@@ -67,18 +67,21 @@ class MullamaExtension(ExtensionApp):
 
     models_dir = Unicode(
         "", config=True,
-        help="Model store directory. Empty: $MULLAMA_CACHE_DIR, else ~/.cache/mullama/models.",
+        help="Model store directory. Empty: $MULLAMA_CACHE_DIR, else $XDG_CACHE_HOME/mullama/models "
+             "(~/.cache/mullama/models).",
     )
     keep_alive = Unicode(
         "5m", config=True,
-        help="How long a model stays loaded after its last request: a Go duration ('5m', '1h30m'), "
-             "'0' to unload at once, or a negative value to keep it forever. Requests may override it.",
+        help="How long a model stays loaded after its last request: a Go duration ('5m', '1h30m') or "
+             "seconds ('300'); '0' unloads at once, a negative value ('-1') keeps it forever. "
+             "Requests may override it.",
     )
     max_loaded_models = Integer(3, config=True, help="Most models loaded at once; the least recently used goes first.")
     max_queue = Integer(512, config=True, help="Requests that may wait per model before new ones get 503 'server busy'.")
     num_ctx = Integer(4096, config=True, help="Default context window in tokens (capped by each model's training length).")
     num_thread = Integer(0, config=True, help="Threads per runner; 0 means the machine's physical cores.")
-    engine = Unicode("llama", config=True, help="Runner engine: 'llama' (llama.cpp) or 'echo' (a deterministic test engine).")
+    engine = Enum(["llama", "echo"], "llama", config=True,
+                  help="Runner engine: 'llama' (llama.cpp), or 'echo', a deterministic stand-in for tests.")
     engine_options = Dict(config=True, help="Options passed to the engine (the echo engine takes 'delay' in seconds).")
     alias_files = List(Unicode(), config=True, help="Extra alias TOML files, on top of the shipped table.")
     load_timeout = Float(600.0, config=True, help="Seconds a model may take to load before the request fails.")
@@ -87,16 +90,15 @@ class MullamaExtension(ExtensionApp):
     @validate("keep_alive")
     def _valid_keep_alive(self, proposal: Any) -> str:
         try:
-            parse_keep_alive(proposal["value"])
+            parse_keep_alive_setting(proposal["value"])
         except MullamaError as e:
             raise TraitError(f"keep_alive: {e}") from None
         return proposal["value"]
 
     def initialize_settings(self) -> None:
         t0 = time.perf_counter()
-        ka = parse_keep_alive(self.keep_alive)
         config = ManagerConfig(
-            keep_alive=300.0 if ka is None else ka,
+            keep_alive=parse_keep_alive_setting(self.keep_alive),
             max_loaded=self.max_loaded_models,
             max_queue=self.max_queue,
             num_ctx=self.num_ctx,

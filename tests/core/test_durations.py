@@ -198,3 +198,17 @@ def test_any_text_parses_or_gives_a_go_error(text):
         return
     assert math.isfinite(seconds)
     assert abs(seconds) <= 2**63 / 1e9
+
+
+@pytest.mark.parametrize("text, seconds", [("5m", 300.0), ("300", 300.0), ("-1", math.inf), ("-1m", math.inf),
+                                           ("0", 0.0), (" 1h ", 3600.0)])
+def test_settings_take_bare_seconds_like_ollama_keep_alive(text, seconds):
+    from mullama_jupyter.core.durations import parse_keep_alive_setting
+
+    assert parse_keep_alive_setting(text) == seconds
+
+
+def test_command_line_keep_alive_flags():
+    from mullama_jupyter.core.durations import keep_alive_flag
+
+    assert keep_alive_flag("-1") == -1.0 and keep_alive_flag("10m") == "10m" and keep_alive_flag(None) is None

@@ -232,3 +232,14 @@ async def test_chat_messages_render_through_the_gguf_template(tiny_store):
         assert "".join(c.content for c in chunks) == "hello there "
     finally:
         await m.stop()
+
+
+async def test_the_managers_num_ctx_applies_unless_the_request_sets_one(tiny_store):
+    m = Manager(tiny_store, ManagerConfig(engine="echo", num_ctx=1024))
+    try:
+        await collect(m, ask("a"))
+        assert (await m.ps())[0].context_length == 1024
+        await collect(m, ask("a", options={"num_ctx": 300}))
+        assert (await m.ps())[0].context_length == 300
+    finally:
+        await m.stop()
