@@ -14,6 +14,7 @@ references.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -260,6 +261,9 @@ class Store:
             if isinstance(model, Staged):
                 self._publish(model)
                 model_layer = Layer(MEDIA["model"], model.digest, model.size)
+                # The metadata was read from the staged file; it now lives at its blob path.
+                self._gguf_cache[model.digest] = dataclasses.replace(
+                    self._gguf_cache[model.digest], path=str(self.blob_path(model.digest)))
             else:
                 model_layer = model
                 if not self.has_blob(model_layer.digest):
