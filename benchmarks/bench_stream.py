@@ -28,6 +28,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterator
 
 SEED = 42
 TARGET = 0.97  # HTTP decode tok/s must be at least this fraction of direct's
@@ -161,9 +162,12 @@ class Server:
                 raise RuntimeError(f"{self.name} exited with code {self.proc.returncode}:\n{self.log_tail()}")
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                conn.request("GET", self.ready_path)
-                if conn.getresponse().status == 200:
-                    return
+                try:
+                    conn.request("GET", self.ready_path)
+                    if conn.getresponse().status == 200:
+                        return
+                finally:
+                    conn.close()
             except OSError:
                 pass
             time.sleep(0.2)
@@ -172,14 +176,17 @@ class Server:
     def log_tail(self) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-15:])
 
-    def post_lines(self, path: str, body: dict) -> tuple[Clock, object]:
-        clock = Clock()  # connection setup is part of TTFT, as for any client that opens one
+    def stream(self, path: str, body: dict) -> Iterator[bytes]:
+        """The response's lines as they arrive; a new connection per request, as a plain client opens one."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
-        conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
-        resp = conn.getresponse()
-        if resp.status != 200:
-            raise RuntimeError(f"{self.name}: HTTP {resp.status}: {resp.read()[:500]!r}")
-        return clock, iter(resp.readline, b"")
+        try:
+            conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            if resp.status != 200:
+                raise RuntimeError(f"{self.name}: HTTP {resp.status}: {resp.read()[:500]!r}")
+            yield from iter(resp.readline, b"")
+        finally:
+            conn.close()
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -203,10 +210,10 @@ class MullamaHTTP(Server):
                           "--threads", str(args.threads), "--models-dir", store_root, "--quiet"], port, log_path)
 
     def run(self) -> Sample:
-        clock, lines = self.post_lines("/api/chat", {
+        clock, rate = Clock(), None  # started before connecting: connection setup counts in TTFT
+        lines = self.stream("/api/chat", {
             "model": self.model, "messages": [{"role": "user", "content": self.args.prompt}], "stream": True,
             "keep_alive": -1, "options": {"temperature": 0, "num_predict": self.args.tokens, "seed": SEED}})
-        rate = None
         for line in lines:
             d = json.loads(line)
             if "error" in d:
@@ -231,7 +238,8 @@ class LlamaCppServer(Server):
 
     def run(self) -> Sample:
         # repeat_penalty: the server's default is 1.1, the library's 1.0; greedy output must match.
-        clock, lines = self.post_lines("/v1/chat/completions", {
+        clock = Clock()
+        lines = self.stream("/v1/chat/completions", {
             "messages": [{"role": "user", "content": self.args.prompt}], "stream": True, "temperature": 0,
             "max_tokens": self.args.tokens, "seed": SEED, "repeat_penalty": 1.0})
         for line in lines:

@@ -1,9 +1,9 @@
 """The runner child process: loads one model into an engine and serves protocol requests.
 
-The main thread reads commands from stdin (so a cancel arrives while a completion runs); one worker
-thread runs requests in order, because a llama context serves one sequence at a time. When stdin
-closes — the parent exited or died — the process exits; on Linux it also asks the kernel to kill it
-when the parent dies, so a killed Jupyter server never leaves runners behind.
+The main thread loads the model and runs requests in order (a llama context serves one sequence at
+a time); a second thread reads commands from stdin, so a cancel arrives while a completion runs.
+When stdin closes — the parent exited or died — the process exits; on Linux it also asks the kernel
+to kill it when the parent dies, so a killed Jupyter server never leaves runners behind.
 """
 
 from __future__ import annotations
@@ -73,47 +73,51 @@ def main() -> int:
         return 1
     chan.send({"t": "ready", "info": engine.info()})
 
-    work: queue.Queue[dict[str, Any] | None] = queue.Queue()
+    work: queue.Queue[dict[str, Any]] = queue.Queue()
     cancelled: set[int] = set()
 
-    def worker() -> None:
-        while (req := work.get()) is not None:
-            rid = req.get("id")
+    def read_commands() -> None:
+        for line in stdin:
             try:
-                if req["op"] == "complete":
-                    engine.complete(
-                        req,
-                        emit=lambda text: chan.send({"t": "tok", "id": rid, "text": text}),
-                        done=lambda final: chan.send({"t": "done", "id": rid, **final}),
-                        is_cancelled=lambda: rid in cancelled,
-                    )
-                elif req["op"] == "embed":
-                    chan.send({"t": "embed", "id": rid, **engine.embed(req)})
-                else:
-                    chan.send({"t": "error", "id": rid, "kind": "invalid", "message": f"unknown op {req['op']!r}"})
-            except EngineError as e:
-                chan.send({"t": "error", "id": rid, "kind": e.kind, "message": str(e), **e.extra})
-            except Exception as e:  # noqa: BLE001 - one bad request must not end the runner
-                traceback.print_exc()
-                chan.send({"t": "error", "id": rid, "kind": "internal", "message": f"{type(e).__name__}: {e}"})
-            finally:
-                cancelled.discard(rid)
+                msg = protocol.decode(line)
+            except ValueError:
+                continue
+            op = msg.get("op")
+            if op == "cancel":
+                cancelled.add(msg.get("id"))
+            elif op == "exit":
+                break
+            else:
+                work.put(msg)
+        # stdin closed or exit asked: stop now, even mid-request. The engine holds no state worth
+        # saving, freeing a model under a running decode could crash, and the kernel reclaims
+        # everything at exit anyway.
+        os._exit(0)
 
-    thread = threading.Thread(target=worker, name="runner-worker", daemon=True)
-    thread.start()
+    threading.Thread(target=read_commands, name="runner-commands", daemon=True).start()
 
-    for line in stdin:
+    # Inference stays on the main thread, where the model was loaded and warmed up: llama.cpp's
+    # OpenMP pool belongs to the thread that first decodes, and a second calling thread gets a
+    # second pool, which on a small machine oversubscribes the cores (measured: 3x slower decode).
+    while True:
+        req = work.get()
+        rid = req.get("id")
         try:
-            msg = protocol.decode(line)
-        except ValueError:
-            continue
-        op = msg.get("op")
-        if op == "cancel":
-            cancelled.add(msg.get("id"))
-        elif op == "exit":
-            break
-        else:
-            work.put(msg)
-    # stdin closed or exit asked: stop now. The engine holds no state worth saving, freeing a model
-    # under a running decode could crash, and the kernel reclaims everything at exit anyway.
-    os._exit(0)
+            if req["op"] == "complete":
+                engine.complete(
+                    req,
+                    emit=lambda text: chan.send({"t": "tok", "id": rid, "text": text}),
+                    done=lambda final: chan.send({"t": "done", "id": rid, **final}),
+                    is_cancelled=lambda: rid in cancelled,
+                )
+            elif req["op"] == "embed":
+                chan.send({"t": "embed", "id": rid, **engine.embed(req)})
+            else:
+                chan.send({"t": "error", "id": rid, "kind": "invalid", "message": f"unknown op {req['op']!r}"})
+        except EngineError as e:
+            chan.send({"t": "error", "id": rid, "kind": e.kind, "message": str(e), **e.extra})
+        except Exception as e:  # noqa: BLE001 - one bad request must not end the runner
+            traceback.print_exc()
+            chan.send({"t": "error", "id": rid, "kind": "internal", "message": f"{type(e).__name__}: {e}"})
+        finally:
+            cancelled.discard(rid)
