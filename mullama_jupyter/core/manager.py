@@ -44,7 +44,7 @@ from .errors import (
 from .gguf import GGUFInfo
 from .native import Chunk, CompletionRequest, EmbedRequest, EmbedResult, Metrics, Progress
 from .options import load_options, merge
-from .prompt import build_prompt, check_request
+from .prompt import Prompt, build_prompt, check_request
 from .store import ModelRecord, Store
 from .system import available_memory, human_bytes, physical_cores
 
@@ -142,8 +142,27 @@ class Manager:
         """The stored model ``name`` (as sent: error texts quote it verbatim, like Ollama's)."""
         if not name:
             raise InvalidRequest("model is required")
+        return await asyncio.to_thread(self._load, name)
+
+    async def _prepare(self, req: CompletionRequest) -> tuple[ModelRecord, GGUFInfo, Prompt | None]:
+        """Model, metadata and rendered prompt in one trip to a worker thread (all of it touches the
+        disk or renders a template from a foreign file, so none of it runs on the loop)."""
+        if not req.model:
+            raise InvalidRequest("model is required")
+
+        def work() -> tuple[ModelRecord, GGUFInfo, Prompt | None]:
+            record = self._load(req.model)
+            info = self.store.gguf_info(record.model_digest)
+            if req.is_empty:
+                return record, info, None
+            check_request(record, info, req, req.model)
+            return record, info, build_prompt(record, info, req)
+
+        return await asyncio.to_thread(work)
+
+    def _load(self, name: str) -> ModelRecord:
         try:
-            return await asyncio.to_thread(self.store.load, name)
+            return self.store.load(name)
         except ModelNotFound:
             raise ModelNotFound(name) from None
         except InvalidName as e:
@@ -241,8 +260,7 @@ class Manager:
 
     async def _complete(self, req: CompletionRequest) -> AsyncIterator[Chunk]:
         t0 = time.perf_counter_ns()
-        record = await self.resolve(req.model)
-        info = await self.gguf(record)
+        record, info, prompt = await self._prepare(req)
         options = self._effective(record, req.options)
         keep_alive = self._keep_alive(req.keep_alive)
 
@@ -256,8 +274,7 @@ class Manager:
             yield Chunk(done=True, done_reason="load")
             return
 
-        check_request(record, info, req, req.model)
-        prompt = await asyncio.to_thread(build_prompt, record, info, req)  # foreign template: off the loop
+        assert prompt is not None
         async with self._turn(record, keep_alive) as slot:
             load_ns = await self._ensure_runner(slot, record, info, options)
             assert slot.runner is not None

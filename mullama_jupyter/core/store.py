@@ -113,6 +113,9 @@ class Store:
         self.tmp = self.root / "tmp"
         self._lock = threading.RLock()
         self._gguf_cache: dict[str, GGUFInfo] = {}
+        # Parsed manifests, keyed by path and checked against the file's (mtime, size, inode) on
+        # every lookup: a request costs a stat, not a read of the manifest and its small layers.
+        self._records: dict[Path, tuple[tuple[int, int, int], ModelRecord]] = {}
         self._ensured = False
 
     # ----------------------------------------------------------------- layout
@@ -311,6 +314,16 @@ class Store:
         return self._read(name, path)
 
     def _read(self, name: ModelName, path: Path) -> ModelRecord:
+        st = path.stat()
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        cached = self._records.get(path)
+        if cached is not None and cached[0] == stamp:
+            return dataclasses.replace(cached[1], params=dict(cached[1].params))
+        record = self._parse(name, path)
+        self._records[path] = (stamp, record)
+        return record
+
+    def _parse(self, name: ModelName, path: Path) -> ModelRecord:
         raw = path.read_bytes()
         try:
             manifest = json.loads(raw)
