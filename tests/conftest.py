@@ -132,12 +132,18 @@ def standalone(model_store_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
         wait_http(url + "/api/version", proc=proc)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
         log.close()
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM (the servers stop their runners on it), then SIGKILL if it hangs."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def have(cmd: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -132,3 +133,31 @@ async def test_bad_format_is_a_400(model_store_dir):
             await collect(m, req)
     finally:
         await m.stop()
+
+
+async def test_the_event_loop_never_waits_on_inference_or_hashing(model_store_dir, tmp_path):
+    """A heartbeat on the loop keeps ticking while a 98 MB model is hashed and another one generates."""
+    lags: list[float] = []
+    stop = False
+
+    async def heartbeat() -> None:
+        while not stop:
+            t = time.perf_counter()
+            await asyncio.sleep(0.01)
+            lags.append(time.perf_counter() - t - 0.01)
+
+    serving = Manager(Store(model_store_dir))
+    pulling = Manager(Store(tmp_path / "other"))
+    beat = asyncio.ensure_future(heartbeat())
+    try:
+        async def pull_all() -> None:
+            async for _ in pulling.pull(MODEL):
+                pass
+
+        await asyncio.gather(pull_all(), collect(serving, ask("Write a story.", num_predict=64)))
+    finally:
+        stop = True
+        await beat
+        await serving.stop()
+    assert len(lags) > 50
+    assert max(lags) < 0.1, f"the loop stalled for {max(lags) * 1000:.0f} ms"

@@ -15,7 +15,7 @@ import ollama
 import pytest
 from jupyter_client import BlockingKernelClient
 
-from tests.conftest import MODEL, free_port, wait_http
+from tests.conftest import MODEL, free_port, stop_process, wait_http
 
 pytestmark = pytest.mark.model
 
@@ -43,11 +43,7 @@ def jupyter(model_store_dir, tmp_path_factory):
         wait_http(url + "api/status", timeout=90, proc=proc)
         yield {"url": url, "runtime": runtime, "proc": proc, "log": root / "server.log"}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
         log.close()
 
 
@@ -118,8 +114,7 @@ def test_stopping_the_server_stops_its_runners(model_store_dir, tmp_path):
         pid = _runner_pid(proc.pid)
         assert pid is not None
     finally:
-        proc.terminate()
-        proc.wait(30)
+        stop_process(proc, 30)
     deadline = time.monotonic() + 10
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)

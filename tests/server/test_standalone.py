@@ -12,7 +12,7 @@ import urllib.request
 import ollama
 import pytest
 
-from tests.conftest import MODEL, free_port, mullama_cmd, wait_http
+from tests.conftest import MODEL, free_port, mullama_cmd, stop_process, wait_http
 
 pytestmark = pytest.mark.model
 
@@ -220,5 +220,4 @@ def test_api_key_and_public_bind(tiny_store, tmp_path) -> None:
         with ollama.Client(host=url, headers={"Authorization": "Bearer s3cret"}) as c:
             assert c.generate("tiny", "alpha beta", raw=True).response == "alpha beta "
     finally:
-        proc.terminate()
-        proc.wait(15)
+        stop_process(proc)
