@@ -165,7 +165,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = ManagerConfig(keep_alive=parse_keep_alive_setting(args.keep_alive), max_loaded=args.max_loaded,
                            max_queue=args.max_queue, num_ctx=args.num_ctx, num_thread=args.threads,
-                           engine=args.engine)
+                           engine=args.engine, stream_interval=args.stream_interval)
     manager = Manager(Store(args.models_dir), config)
     api_key = args.api_key or os.environ.get("MULLAMA_API_KEY") or None
 
@@ -256,6 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--max-queue", type=int, default=512, help="requests waiting per model before 503 (default 512)")
     s.add_argument("--num-ctx", type=int, default=4096, help="default context window (default 4096)")
     s.add_argument("--threads", type=int, default=0, help="threads per model (default: physical cores)")
+    s.add_argument("--stream-interval", type=float, default=0.025, metavar="SECONDS",
+                   help="gather the tokens of this many seconds into one streamed chunk; 0 sends each alone "
+                        "(default 0.025)")
     s.add_argument("--engine", default="llama", choices=["llama", "echo"], help=argparse.SUPPRESS)
     s.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
     s.set_defaults(fn=cmd_serve)

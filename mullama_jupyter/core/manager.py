@@ -65,6 +65,7 @@ class ManagerConfig:
     load_timeout: float = 600.0
     check_memory: bool = True
     alias_files: tuple[str, ...] = ()
+    stream_interval: float = 0.025  # seconds; tokens generated within it reach the caller together
 
 
 @dataclass
@@ -285,6 +286,7 @@ class Manager:
                 "options": options,
                 "format": req.format,
                 "want_context": req.want_context,
+                "stream_interval": self.config.stream_interval,
             }
             final: dict[str, Any] = {}
             try:

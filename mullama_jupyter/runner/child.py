@@ -14,6 +14,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 import traceback
 from typing import Any, BinaryIO
 
@@ -33,6 +34,36 @@ class Channel:
         with self._lock:
             self._out.write(data)
             self._out.flush()
+
+
+class TokenBatcher:
+    """Sends a completion's text at most once per ``interval`` seconds (the first piece at once).
+
+    Every message wakes the manager, the HTTP server and the client on a machine whose cores are busy
+    decoding; coalescing the tokens of a ~25 ms window halves that work at 80 tokens/s while the
+    stream still looks continuous to a reader.
+    """
+
+    def __init__(self, chan: Channel, rid: int, interval: float):
+        self.chan, self.rid, self.interval = chan, rid, interval
+        self.pending: list[str] = []
+        self.last = 0.0
+
+    def emit(self, text: str) -> None:
+        self.pending.append(text)
+        now = time.monotonic()
+        if now - self.last >= self.interval:
+            self._send()
+            self.last = now
+
+    def done(self, final: dict[str, Any]) -> None:
+        self._send()
+        self.chan.send({"t": "done", "id": self.rid, **final})
+
+    def _send(self) -> None:
+        if self.pending:
+            self.chan.send({"t": "tok", "id": self.rid, "text": "".join(self.pending)})
+            self.pending.clear()
 
 
 def _die_with_parent() -> None:
@@ -104,12 +135,8 @@ def main() -> int:
         rid = req.get("id")
         try:
             if req["op"] == "complete":
-                engine.complete(
-                    req,
-                    emit=lambda text: chan.send({"t": "tok", "id": rid, "text": text}),
-                    done=lambda final: chan.send({"t": "done", "id": rid, **final}),
-                    is_cancelled=lambda: rid in cancelled,
-                )
+                tokens = TokenBatcher(chan, rid, float(req.get("stream_interval") or 0.0))
+                engine.complete(req, emit=tokens.emit, done=tokens.done, is_cancelled=lambda: rid in cancelled)
             elif req["op"] == "embed":
                 chan.send({"t": "embed", "id": rid, **engine.embed(req)})
             else:

@@ -5,7 +5,7 @@ Parent → child, on the child's stdin, one object per line:
     {"op": "load", "engine": "llama", "model_path": ..., "load": {num_ctx, num_batch, num_thread, ...},
      "engine_options": {...}}                                   first line, exactly once
     {"op": "complete", "id": 7, "prompt": "...", "prefix_tokens": [...], "add_bos": false,
-     "options": {...effective options...}, "want_context": false}
+     "options": {...effective options...}, "want_context": false, "stream_interval": 0.025}
     {"op": "embed", "id": 8, "inputs": ["..."], "truncate": true, "normalize": true, "num_ctx": 4096}
     {"op": "cancel", "id": 7}
     {"op": "exit"}
@@ -14,7 +14,8 @@ Child → parent, on a private duplicate of the child's stdout (fd 1 itself is p
 stray native prints cannot corrupt the stream):
 
     {"t": "ready", "info": {n_ctx, n_ctx_train, n_embd, n_vocab, threads, pid, ...}}
-    {"t": "tok", "id": 7, "text": "Hel"}                        zero or more per completion
+    {"t": "tok", "id": 7, "text": "Hel"}                        zero or more per completion; tokens
+                                                                 of one stream_interval travel together
     {"t": "done", "id": 7, "reason": "stop"|"length"|"cancel", "prompt_eval_count": n,
      "prompt_eval_duration": ns, "eval_count": n, "eval_duration": ns, "context": [...]?}
     {"t": "embed", "id": 8, "vectors": ["<base64 little-endian float32>", ...], "prompt_eval_count": n}

@@ -85,6 +85,11 @@ class MullamaExtension(ExtensionApp):
     engine_options = Dict(config=True, help="Options passed to the engine (the echo engine takes 'delay' in seconds).")
     alias_files = List(Unicode(), config=True, help="Extra alias TOML files, on top of the shipped table.")
     load_timeout = Float(600.0, config=True, help="Seconds a model may take to load before the request fails.")
+    stream_interval = Float(
+        0.025, config=True,
+        help="Seconds over which generated tokens are gathered into one streamed chunk (the first goes at "
+             "once). Fewer, slightly larger chunks leave more CPU to the model; 0 sends every token alone.",
+    )
     export_env = Bool(True, config=True, help="Export MULLAMA_HOST and MULLAMA_TOKEN so kernels find this server.")
 
     @validate("keep_alive")
@@ -107,6 +112,7 @@ class MullamaExtension(ExtensionApp):
             engine_options=dict(self.engine_options),
             load_timeout=self.load_timeout,
             alias_files=tuple(self.alias_files),
+            stream_interval=self.stream_interval,
         )
         self.manager = Manager(Store(self.models_dir or None), config)
         self.settings["mullama_manager"] = self.manager

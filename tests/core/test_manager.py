@@ -18,6 +18,7 @@ from tests.gguf_factory import tiny_llama_gguf
 
 def echo(store, **kw):
     engine_options = kw.pop("engine_options", {})
+    kw.setdefault("stream_interval", 0)  # one chunk per token, so tests can count them
     return Manager(store, ManagerConfig(engine="echo", engine_options=engine_options, **kw))
 
 
@@ -224,6 +225,17 @@ async def test_deleting_a_loaded_model_ends_its_runner(tiny_store):
         await m.stop()
 
 
+async def test_tokens_of_one_stream_interval_travel_together(tiny_store):
+    m = echo(tiny_store, stream_interval=0.25, engine_options={"delay": 0.02})
+    try:
+        chunks = await collect(m, ask("a b c d e f g h"))
+        texts = [c.content for c in chunks[:-1]]
+        assert "".join(texts) == "a b c d e f g h "
+        assert texts[0] == "a " and 2 <= len(texts) < 8  # the first token at once, then batches
+    finally:
+        await m.stop()
+
+
 async def test_chat_messages_render_through_the_gguf_template(tiny_store):
     m = echo(tiny_store)  # the tiny model's template prints each message's content
     try:
@@ -235,7 +247,7 @@ async def test_chat_messages_render_through_the_gguf_template(tiny_store):
 
 
 async def test_the_managers_num_ctx_applies_unless_the_request_sets_one(tiny_store):
-    m = Manager(tiny_store, ManagerConfig(engine="echo", num_ctx=1024))
+    m = echo(tiny_store, num_ctx=1024)
     try:
         await collect(m, ask("a"))
         assert (await m.ps())[0].context_length == 1024
