@@ -76,6 +76,14 @@ def cmd_stop(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_embed(args: argparse.Namespace) -> int:
+    texts = list(args.text) or [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    result = _client(args).embed(args.model, texts, dimensions=args.dimensions)
+    for vector in result.embeddings:
+        print(json.dumps(vector))
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     print(_client(args).describe())
     return 0
@@ -240,6 +248,12 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("stop", help="unload a model now")
     s.add_argument("model", help="model name")
     s.set_defaults(fn=cmd_stop)
+
+    s = sub.add_parser("embed", help="print embeddings, one JSON array per text (L2-normalised)")
+    s.add_argument("model", help="model name")
+    s.add_argument("text", nargs="*", help="texts to embed; read one per line from stdin when absent")
+    s.add_argument("--dimensions", type=int, help="keep the first N dimensions (re-normalised)")
+    s.set_defaults(fn=cmd_embed)
 
     s = sub.add_parser("status", help="say which manager is in use (server URL or embedded store)")
     s.set_defaults(fn=cmd_status)

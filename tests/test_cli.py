@@ -50,6 +50,17 @@ def test_prompt_from_stdin(fresh_store):
     assert "eval rate:" in out.stderr and "tokens/s" in out.stderr
 
 
+def test_embed_prints_one_unit_vector_per_text(standalone):
+    import json
+
+    out = mullama("embed", MODEL, "a cat", "a dog", env={"MULLAMA_HOST": standalone})
+    vectors = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(vectors) == 2 and len(vectors[0]) == 576
+    assert abs(sum(x * x for x in vectors[0]) - 1) < 1e-4
+    out = mullama("embed", MODEL, "--dimensions", "8", env={"MULLAMA_HOST": standalone}, stdin="one\ntwo\n")
+    assert [len(json.loads(line)) for line in out.stdout.splitlines()] == [8, 8]
+
+
 def test_uses_a_running_server(standalone):
     env = {"MULLAMA_HOST": standalone}
     assert mullama("status", env=env).stdout.startswith(f"server at {standalone}")
@@ -80,5 +91,5 @@ def test_errors_are_one_line_without_traceback(fresh_store, args, message):
 
 def test_help_lists_every_command():
     out = mullama("--help").stdout
-    for command in ("run", "pull", "list", "show", "cp", "rm", "ps", "serve"):
+    for command in ("run", "pull", "list", "show", "cp", "rm", "ps", "stop", "embed", "status", "serve"):
         assert f"    {command}" in out

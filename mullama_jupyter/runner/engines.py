@@ -15,6 +15,7 @@ import json
 import math
 import os
 import random
+import sys
 import time
 from typing import Any, Callable
 
@@ -105,7 +106,9 @@ class LlamaEngine:
                 verbose=False,
             )
         except ValueError as e:
-            raise EngineError("load", f"llama.cpp could not load the model: {e}") from None
+            # llama-cpp-python's message names the file's path; keep that in the log, not in the answer.
+            print(f"llama.cpp could not load {self.model_path}: {e}", file=sys.stderr)
+            raise EngineError("load", "llama.cpp could not load the model file (unsupported or damaged)") from None
         # llama.cpp pads small contexts (to 256); honour the window the user asked for.
         self.n_ctx = min(self.n_ctx, self.llm.n_ctx())
         self._vocab = self.llm._model.vocab

@@ -161,3 +161,20 @@ async def test_the_event_loop_never_waits_on_inference_or_hashing(model_store_di
         await serving.stop()
     assert len(lags) > 50
     assert max(lags) < 0.1, f"the loop stalled for {max(lags) * 1000:.0f} ms"
+
+
+async def test_a_file_llama_cpp_cannot_load_fails_cleanly_without_leaking_its_path(tmp_path):
+    from mullama_jupyter.core.errors import LoadFailed
+    from mullama_jupyter.core.pull import pull
+    from tests.gguf_factory import tiny_llama_gguf
+
+    store = Store(tmp_path / "s")
+    pull(store, str(tiny_llama_gguf(tmp_path / "fake.gguf")), lambda p: None)  # metadata only: no real weights
+    m = Manager(store)
+    try:
+        with pytest.raises(LoadFailed) as e:
+            await collect(m, CompletionRequest(model="fake", messages=[Message("user", "hi")]))
+        assert str(tmp_path) not in e.value.message and "/" not in e.value.message.replace("n/a", "")
+        assert await m.ps() == []
+    finally:
+        await m.stop()
