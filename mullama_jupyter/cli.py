@@ -20,6 +20,19 @@ from .core.errors import ModelNotFound, MullamaError
 from .core.native import Message
 
 PROG = "mullama"
+SPEC_HELP = """\
+Model specs:
+  llama3.2:1b                      an alias (see: mullama aliases)
+  llama3.2:1b-q8                   the alias with another quantization (q4, q5, q8, f16, q4_k_m, ...)
+  hf:owner/repo                    a Hugging Face GGUF repository; the quant is chosen in the order
+                                   Q4_K_M, Q4_K_S, Q5_K_M, Q4_0, Q8_0, F16
+  hf:owner/repo:Q8_0               that quantization
+  hf:owner/repo:file.gguf          that file
+  ...@revision                     any of the above at a branch, tag or commit
+  ./model.gguf                     a local file
+
+Downloads resume where they stopped, are checked against the hub's sha256, and honour HF_TOKEN,
+HF_ENDPOINT and HF_HUB_OFFLINE."""
 
 
 def _client(args: argparse.Namespace) -> Any:
@@ -31,8 +44,13 @@ def _client(args: argparse.Namespace) -> Any:
 def cmd_pull(args: argparse.Namespace) -> int:
     client = _client(args)
     show = display.ProgressPrinter()
-    for p in client.pull(args.model):
+    for p in client.pull(args.model, digest=args.digest):
         show(p)
+    return 0
+
+
+def cmd_aliases(args: argparse.Namespace) -> int:
+    print(display.aliases_table(_client(args).aliases()))
     return 0
 
 
@@ -173,8 +191,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = ManagerConfig(keep_alive=parse_keep_alive_setting(args.keep_alive), max_loaded=args.max_loaded,
                            max_queue=args.max_queue, num_ctx=args.num_ctx, num_thread=args.threads,
-                           engine=args.engine, stream_interval=args.stream_interval)
-    manager = Manager(Store(args.models_dir), config)
+                           engine=args.engine, stream_interval=args.stream_interval, auto_pull=args.auto_pull)
+    ollama = False if (args.ollama_models or "").lower() == "none" else args.ollama_models
+    manager = Manager(Store(args.models_dir, ollama=ollama), config)
     api_key = args.api_key or os.environ.get("MULLAMA_API_KEY") or None
 
     def ready(server: Any) -> None:
@@ -216,9 +235,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--verbose", action="store_true", help="print timings and token rates")
     r.set_defaults(fn=cmd_run)
 
-    s = sub.add_parser("pull", help="pull a model into the store")
-    s.add_argument("model", help="a known name such as smollm2:135m, or a path to a .gguf file")
+    s = sub.add_parser("pull", help="pull a model into the store", description=SPEC_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    s.add_argument("model", help="an alias (llama3.2:1b, llama3.2:1b-q8), hf:owner/repo[:QUANT|:file.gguf][@rev], "
+                                 "or a path to a .gguf file")
+    s.add_argument("--digest", metavar="sha256:HEX", help="pin the model file's sha256; a mismatch fails the pull")
     s.set_defaults(fn=cmd_pull)
+
+    s = sub.add_parser("aliases", help="list the known model names and where they come from")
+    s.set_defaults(fn=cmd_aliases)
 
     s = sub.add_parser("list", aliases=["ls"], help="list the models in the store")
     s.set_defaults(fn=cmd_list)
@@ -273,6 +298,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--stream-interval", type=float, default=0.025, metavar="SECONDS",
                    help="gather the tokens of this many seconds into one streamed chunk; 0 sends each alone "
                         "(default 0.025)")
+    s.add_argument("--auto-pull", action="store_true",
+                   help="pull a known model a request names but the store lacks, instead of answering 404")
+    s.add_argument("--ollama-models", metavar="DIR",
+                   help="Ollama store to read models from in place ('none' to ignore; default $OLLAMA_MODELS, "
+                        "else ~/.ollama/models if present)")
     s.add_argument("--engine", default="llama", choices=["llama", "echo"], help=argparse.SUPPRESS)
     s.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
     s.set_defaults(fn=cmd_serve)

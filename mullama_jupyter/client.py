@@ -350,11 +350,17 @@ class Client:
         else:
             self._call(self._manager.delete(model))
 
-    def pull(self, spec: str) -> Iterator[Progress]:
+    def pull(self, spec: str, digest: str | None = None) -> Iterator[Progress]:
         if self._http:
-            return (wire.progress_from_wire(d) for d in self._http.lines("/api/pull", {"model": spec, "stream": True}))
+            body = {"model": spec, "stream": True, **({"digest": digest} if digest else {})}
+            return (wire.progress_from_wire(d) for d in self._http.lines("/api/pull", body))
         assert self._embedded is not None
-        return self._embedded.stream(lambda: self._manager.pull(spec))
+        return self._embedded.stream(lambda: self._manager.pull(spec, digest=digest))
+
+    def aliases(self) -> list[dict[str, Any]]:
+        if self._http:
+            return self._http.json("GET", "/api/models")["aliases"]
+        return [a.as_dict() for a in self._manager.aliases()]
 
     def unload(self, model: str) -> None:
         for _ in self.generate(model, "", keep_alive=0):

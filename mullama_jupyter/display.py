@@ -59,8 +59,17 @@ def table(rows: list[list[str]], header: list[str]) -> str:
 
 
 def models_table(tags: dict[str, Any]) -> str:
-    rows = [[m["name"], m["digest"][:12], human_bytes(m["size"]), ago(m["modified_at"])] for m in tags["models"]]
+    models = tags["models"]
+    rows = [[m["name"], m["digest"][:12], human_bytes(m["size"]), ago(m["modified_at"])] for m in models]
+    if any(m.get("origin") for m in models):  # some are read in place from an Ollama store
+        return table([r + [m.get("origin", "")] for r, m in zip(rows, models)], ["NAME", "ID", "SIZE", "MODIFIED", "FROM"])
     return table(rows, ["NAME", "ID", "SIZE", "MODIFIED"])
+
+
+def aliases_table(aliases: list[dict[str, Any]]) -> str:
+    rows = [[a["name"], a.get("repo", ""), a.get("file", "") or "(best quant)", ",".join(a.get("tags", []))]
+            for a in aliases]
+    return table(rows, ["NAME", "REPOSITORY", "FILE", "TAGS"])
 
 
 def ps_table(ps: dict[str, Any]) -> str:
@@ -90,6 +99,11 @@ def show_text(info: dict[str, Any]) -> str:
     if source:
         where = source.get("package") or source.get("repo") or source.get("file") or ""
         out += ["", "  Source", f"    {source.get('kind', '')} {where}".rstrip()]
+        if source.get("kind") == "hf":
+            files = source.get("file")
+            out += [f"    file                {', '.join(files) if isinstance(files, list) else files}",
+                    f"    revision            {source.get('revision', 'main')}",
+                    f"    commit              {source.get('commit', '')}"]
     return "\n".join(out) + "\n"
 
 

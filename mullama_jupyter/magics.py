@@ -22,7 +22,9 @@ from .core.native import Message
 
 USAGE = """\
 %mullama list                      models in the store
-%mullama pull MODEL                pull a model (e.g. smollm2:135m, or a path to a .gguf file)
+%mullama pull MODEL                pull a model: an alias (llama3.2:1b, llama3.2:1b-q8),
+                                   hf:owner/repo[:QUANT|:file.gguf][@rev], or a path to a .gguf file
+%mullama aliases                   the known model names
 %mullama show MODEL [--modelfile]  a model's details
 %mullama cp SOURCE DESTINATION     copy a model
 %mullama rm MODEL [MODEL ...]      remove models
@@ -63,6 +65,11 @@ def _options(pairs: list[str]) -> dict[str, Any]:
         except ValueError:
             out[key] = value
     return out
+
+
+def _in_notebook(shell: Any) -> bool:
+    """A kernel with a front end that can draw widgets (not terminal IPython)."""
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
 
 
 @magics_class
@@ -116,9 +123,26 @@ class MullamaMagics(Magics):
 
     def _cmd_pull(self, rest: list[str]) -> None:
         (spec,) = self._need(rest, 1, "pull MODEL")
+        if _in_notebook(self.shell):
+            from IPython.display import display as show_widget
+
+            from .widgets import PullProgress
+
+            bar = PullProgress(spec)
+            show_widget(bar)
+            try:
+                for p in self.client.pull(spec):
+                    bar.update(p)
+            except MullamaError as e:
+                bar.fail(e.message)
+                raise
+            return
         show = display.ProgressPrinter(sys.stdout, live=False)
         for p in self.client.pull(spec):
             show(p)
+
+    def _cmd_aliases(self, rest: list[str]) -> None:
+        print(display.aliases_table(self.client.aliases()))
 
     def _cmd_show(self, rest: list[str]) -> None:
         modelfile = "--modelfile" in rest

@@ -43,6 +43,13 @@ def _isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MULLAMA_HOST", raising=False)
     monkeypatch.delenv("MULLAMA_TOKEN", raising=False)
     monkeypatch.delenv("MULLAMA_API_KEY", raising=False)
+    # Nothing may reach the internet or a developer's own stores: Hugging Face points at a port
+    # nobody listens on (tests that need a hub use the `fakehf` fixture), Ollama's store at nothing.
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("OLLAMA_MODELS", str(tmp_path / "no-ollama-store"))
 
 
 @pytest.fixture(autouse=True)

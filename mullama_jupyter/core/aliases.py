@@ -30,8 +30,18 @@ class Alias:
     package_dist: str = ""  # its distribution name on PyPI, for install hints
     family: str = ""
     description: str = ""
+    mmproj: str = ""  # vision projector file (recorded; projector layers arrive with vision support)
     tags: tuple[str, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The shape ``GET /api/models`` lists aliases in."""
+        return {"name": str(self.name), "repo": self.repo, "file": self.file, "family": self.family,
+                "description": self.description, "tags": list(self.tags), "bundled": bool(self.package)}
+
+
+_TEXT_KEYS = ("repo", "file", "package", "package_dist", "family", "description", "mmproj")
+_KEYS = {*_TEXT_KEYS, "tags", "params"}
 
 
 def _parse(data: dict[str, Any], origin: str) -> dict[tuple[str, ...], Alias]:
@@ -39,9 +49,16 @@ def _parse(data: dict[str, Any], origin: str) -> dict[tuple[str, ...], Alias]:
     for raw_name, entry in (data.get("models") or {}).items():
         if not isinstance(entry, dict):
             raise InvalidRequest(f"alias {raw_name!r} in {origin} must be a table")
+        unknown = set(entry) - _KEYS
+        if unknown:
+            raise InvalidRequest(f"alias {raw_name!r} in {origin} has unknown keys: {', '.join(sorted(unknown))}",
+                                 hint=f"known keys: {', '.join(sorted(_KEYS))}")
+        tags = entry.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise InvalidRequest(f"alias {raw_name!r} in {origin}: tags must be a list of strings")
         name = ModelName.parse(raw_name)
-        known = {k: entry[k] for k in ("repo", "file", "package", "package_dist", "family", "description") if k in entry}
-        out[name.key] = Alias(name=name, tags=tuple(entry.get("tags", ())), params=dict(entry.get("params", {})), **known)
+        known = {k: str(entry[k]) for k in _TEXT_KEYS if k in entry}
+        out[name.key] = Alias(name=name, tags=tuple(tags), params=dict(entry.get("params", {})), **known)
     return out
 
 

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -44,7 +45,10 @@ from .errors import (
 from .gguf import GGUFInfo
 from .native import Chunk, CompletionRequest, EmbedRequest, EmbedResult, Metrics, Progress
 from .options import load_options, merge
+from .names import ModelName
 from .prompt import Prompt, build_prompt, check_request
+from .quant import KNOWN
+from .spec import hf_name, parse_spec
 from .store import ModelRecord, Store
 from .system import available_memory, human_bytes, physical_cores
 
@@ -65,6 +69,7 @@ class ManagerConfig:
     load_timeout: float = 600.0
     check_memory: bool = True
     alias_files: tuple[str, ...] = ()
+    auto_pull: bool = False  # a request for a known but missing model pulls it first
     stream_interval: float = 0.025  # seconds; tokens generated within it reach the caller together
 
 
@@ -163,11 +168,45 @@ class Manager:
 
     def _load(self, name: str) -> ModelRecord:
         try:
-            return self.store.load(name)
+            return self.store.load(self._stored_name(name))
         except ModelNotFound:
+            if self.config.auto_pull and self._pullable(name):
+                log.info("auto_pull: pulling %s", name)
+                return pull_mod.pull(self.store, name, lambda p: log.debug("pull %s: %s", name, p.status),
+                                     aliases=self._alias_table())
             raise ModelNotFound(name) from None
         except InvalidName as e:
             raise InvalidName(name, e.message, hint="names look like llama3.2, llama3.2:1b or user/model:tag") from None
+
+    def _stored_name(self, text: str) -> ModelName | str:
+        """The stored name a spec addresses: ``hf:owner/repo[:QUANT][@rev]`` → ``hf.co/owner/repo:QUANT``
+        (with no quant: the best quant of that repository already in the store); ``alias@rev`` → alias."""
+        if not (text.startswith("hf:") or "@" in text):
+            return text
+        spec = parse_spec(text, self._alias_table())
+        if spec.name is not None:
+            return spec.name
+        want = hf_name(spec.repo, "x")
+        stored = [r.name for r in self.store.list()
+                  if (r.name.host, r.name.namespace.lower(), r.name.model.lower())
+                  == (want.host, want.namespace.lower(), want.model.lower())]
+        if not stored:
+            raise ModelNotFound(text)
+        rank = {q: i for i, q in enumerate(KNOWN)}
+        return min(stored, key=lambda n: (rank.get(n.tag.upper(), len(rank)), n.tag))
+
+    def check_spec(self, text: str) -> None:
+        """Raise the 400 a malformed spec deserves, before any work starts."""
+        parse_spec(text, self._alias_table())
+
+    def aliases(self) -> list[Any]:
+        return sorted(self._alias_table().values(), key=lambda a: str(a.name))
+
+    def _pullable(self, text: str) -> bool:
+        try:
+            return pull_mod.resolve(text, self._alias_table()).kind in ("package", "hf")
+        except MullamaError:
+            return False
 
     async def gguf(self, record: ModelRecord) -> GGUFInfo:
         return await asyncio.to_thread(self.store.gguf_info, record.model_digest)
@@ -196,10 +235,11 @@ class Manager:
             slot.keep_alive = 0
             self._schedule_expiry(slot)
 
-    def pull(self, spec: str) -> AsyncIterator[Progress]:
-        return self._pull(spec)
+    def pull(self, spec: str, digest: str | None = None) -> AsyncIterator[Progress]:
+        """Pull ``spec`` with progress; ``digest`` pins the model file's sha256."""
+        return self._pull(spec, digest)
 
-    async def _pull(self, spec: str) -> AsyncIterator[Progress]:
+    async def _pull(self, spec: str, digest: str | None) -> AsyncIterator[Progress]:
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[Progress | BaseException | None] = asyncio.Queue()
         stop = threading.Event()
@@ -209,7 +249,7 @@ class Manager:
 
         def work() -> None:
             try:
-                pull_mod.pull(self.store, spec, emit, stop.is_set, aliases=self._alias_table())
+                pull_mod.pull(self.store, spec, emit, stop.is_set, aliases=self._alias_table(), digest=digest)
                 loop.call_soon_threadsafe(events.put_nowait, None)
             except BaseException as e:  # noqa: BLE001 - handed to the consumer
                 loop.call_soon_threadsafe(events.put_nowait, e)
@@ -228,7 +268,8 @@ class Manager:
 
     def _alias_table(self) -> dict[tuple[str, ...], Any]:
         if self._aliases is None:
-            self._aliases = pull_mod.load_aliases(self.config.alias_files)
+            extra = [*self.config.alias_files, *filter(None, os.environ.get("MULLAMA_ALIASES", "").split(os.pathsep))]
+            self._aliases = pull_mod.load_aliases(extra)
         return self._aliases
 
     async def ps(self) -> list[LoadedInfo]:
@@ -432,7 +473,7 @@ class Manager:
         t0 = time.perf_counter_ns()
         try:
             runner = await self._factory(
-                str(record.model_path), wanted, engine=self.config.engine,
+                str(await asyncio.to_thread(self.store.model_file, record)), wanted, engine=self.config.engine,
                 engine_options=self.config.engine_options, pooling_type=info.pooling_type,
                 timeout=self.config.load_timeout,
             )

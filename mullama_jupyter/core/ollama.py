@@ -286,8 +286,11 @@ def details(info: GGUFInfo) -> dict[str, Any]:
 
 def tag_entry(record: ModelRecord, info: GGUFInfo) -> dict[str, Any]:
     name = record.name.display
-    return {"name": name, "model": name, "modified_at": local_time(record.modified_at), "size": record.size,
-            "digest": record.digest, "details": details(info), "capabilities": capabilities(record, info)}
+    entry = {"name": name, "model": name, "modified_at": local_time(record.modified_at), "size": record.size,
+             "digest": record.digest, "details": details(info), "capabilities": capabilities(record, info)}
+    if record.origin != "mullama":
+        entry["origin"] = record.origin  # read in place from an Ollama store
+    return entry
 
 
 def tags(models: list[tuple[ModelRecord, GGUFInfo]]) -> dict[str, Any]:
@@ -338,6 +341,8 @@ def show(record: ModelRecord, info: GGUFInfo, verbose: bool = False) -> dict[str
     d["capabilities"] = capabilities(record, info)
     d["modified_at"] = local_time(record.modified_at)
     source = record.source
+    if record.origin != "mullama":
+        source = {"kind": record.origin, **source}
     if source:
         d["mullama_source"] = source
     return d

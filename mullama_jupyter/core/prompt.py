@@ -53,11 +53,16 @@ def check_request(record: ModelRecord, info: GGUFInfo, req: CompletionRequest, r
 def build_prompt(record: ModelRecord, info: GGUFInfo, req: CompletionRequest) -> Prompt:
     if req.raw_prompt is not None:
         return Prompt(req.raw_prompt, add_bos=True)
-    if req.template or record.template:
+    if req.template:
+        raise InvalidRequest("a per-request template (Ollama's Go dialect) cannot be rendered by this version yet",
+                             hint="leave template out to use the model's chat template")
+    if record.template and not info.chat_template:
         raise InvalidRequest(
-            "this model uses a Go TEMPLATE, which this version cannot render yet",
-            hint="remove TEMPLATE to use the GGUF's own chat template",
+            "this model has only a Go TEMPLATE, which this version cannot render yet",
+            hint="use a GGUF that carries its own chat template",
         )
+    # A Go TEMPLATE (e.g. a model read from an Ollama store) with a Jinja template in its GGUF: the
+    # GGUF's own template renders the same conversation until the Go renderer lands.
     baked = [Message(role=m.get("role", "user"), content=m.get("content", "")) for m in record.messages]
     system = req.system if req.system is not None else record.system
     messages = chat_messages(system, baked + req.messages)

