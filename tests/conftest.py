@@ -23,7 +23,7 @@ import pytest
 from mullama_jupyter.core.store import Store
 from tests.gguf_factory import tiny_llama_gguf
 
-pytest_plugins = ("pytest_jupyter.jupyter_server",)
+pytest_plugins = ("pytest_jupyter.jupyter_server", "tests.fakehf")
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL = "smollm2:135m"

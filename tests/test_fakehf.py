@@ -33,7 +33,7 @@ from huggingface_hub.errors import (
 from huggingface_hub.file_download import http_get
 from huggingface_hub.utils import build_hf_headers
 
-from tests.fakehf import FakeHub, fakehf, start_fake_hub  # noqa: F401 - fakehf is a fixture
+from tests.fakehf import FakeHub, start_fake_hub
 
 REPO = "org/tiny-GGUF"
 CHUNK = constants.DOWNLOAD_CHUNK_SIZE  # 10 MiB: http_get's write (and so resume) granularity
@@ -61,7 +61,7 @@ def get(url: str, token: str | None = None, resume: bytes = b"", **kwargs) -> by
 
 
 @pytest.fixture
-def hub(fakehf: FakeHub) -> FakeHub:  # noqa: F811
+def hub(fakehf: FakeHub) -> FakeHub:
     fakehf.add_repo(REPO, {"tiny.Q4_0.gguf": SMALL, "README.md": README, "big.gguf": BIG})
     return fakehf
 

@@ -62,6 +62,19 @@ def test_line_magics_embedded(ip, fresh_store, monkeypatch):
     assert out.stdout.strip().splitlines()[-1] == "success"
 
 
+def test_aliases_and_pull_progress_in_a_terminal(ip, fresh_store, monkeypatch):
+    monkeypatch.setenv("MULLAMA_CACHE_DIR", str(fresh_store.root))
+    magics(ip)._client = None
+    with capture_output() as out:
+        ip.run_line_magic("mullama", "aliases")
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == ["NAME", "REPOSITORY", "FILE", "TAGS"]
+    assert any(line.startswith("nomic-embed-text ") for line in lines)
+    with capture_output() as out:
+        ip.run_line_magic("mullama", f"pull {MODEL}")
+    assert out.stdout.splitlines()[0] == "pulling manifest"  # text, not a widget, outside a notebook
+
+
 @pytest.mark.parametrize("line, cell, message", [
     ("frobnicate", None, "unknown command 'frobnicate'"),
     ("show nope", None, "model 'nope' not found"),

@@ -33,10 +33,11 @@ class Alias:
     mmproj: str = ""  # vision projector file (recorded; projector layers arrive with vision support)
     tags: tuple[str, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)
+    label: str = ""  # the name as the table writes it ("nomic-embed-text", not "...:latest")
 
     def as_dict(self) -> dict[str, Any]:
         """The shape ``GET /api/models`` lists aliases in."""
-        return {"name": str(self.name), "repo": self.repo, "file": self.file, "family": self.family,
+        return {"name": self.label or str(self.name), "repo": self.repo, "file": self.file, "family": self.family,
                 "description": self.description, "tags": list(self.tags), "bundled": bool(self.package)}
 
 
@@ -58,7 +59,8 @@ def _parse(data: dict[str, Any], origin: str) -> dict[tuple[str, ...], Alias]:
             raise InvalidRequest(f"alias {raw_name!r} in {origin}: tags must be a list of strings")
         name = ModelName.parse(raw_name)
         known = {k: str(entry[k]) for k in _TEXT_KEYS if k in entry}
-        out[name.key] = Alias(name=name, tags=tuple(tags), params=dict(entry.get("params", {})), **known)
+        out[name.key] = Alias(name=name, tags=tuple(tags), params=dict(entry.get("params", {})), label=raw_name,
+                              **known)
     return out
 
 

@@ -2,9 +2,10 @@
 
 - The repository listing (``HfApi.model_info(files_metadata=True)``) gives the commit a revision
   resolves to and each file's size and LFS sha256; the quant is chosen from it (``quant.choose``).
-- Each file streams into ``<store>/partial/<sha256>.part`` with ``huggingface_hub``'s ``http_get``
-  (its retries resume with a ``Range`` request); a killed pull leaves the part file, and the next pull
-  resumes from its bytes. A per-file lock makes concurrent pulls of one file download it once.
+- Each file streams into ``<store>/partial/<sha256>.part`` with ``huggingface_hub``'s ``http_get``,
+  which retries dropped or stalled connections (resuming past the 10 MiB chunks it has written). A
+  killed or failed pull leaves the part file; the next pull asks only for the missing bytes (``Range``).
+  A per-file lock makes concurrent pulls of one file download it once.
 - The sha256 of the finished file must equal the hub's LFS oid (and a ``DIGEST`` pin, if given)
   before the blob is published; a mismatch deletes the partial file.
 - ``HF_TOKEN`` (or a saved login) authenticates, ``HF_ENDPOINT`` picks the hub, ``HF_HUB_OFFLINE``
@@ -14,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
@@ -150,54 +152,61 @@ def fetch(store: Store, spec: Spec, emit: Emit, cancelled: Callable[[], bool], *
                         hint="the pin and the repository disagree; check the DIGEST or the revision")
     _check_space(store, files)
 
-    from huggingface_hub import build_hf_headers, hf_hub_url
-    from huggingface_hub.file_download import http_get
+    from huggingface_hub.utils import build_hf_headers
 
     headers = build_hf_headers(token=token)
-    layers: list[Staged | Layer] = []
-    for part, want, size in files:
-        label = f"pulling {want[7:19]}"
-        if store.has_blob(want):
-            emit(Progress(label, digest=want, total=size, completed=size))
-            layers.append(store.layer_for(want))
-            continue
-        with store.partial(want) as part_path:
-            if store.has_blob(want):  # another pull finished it while we waited for the lock
-                emit(Progress(label, digest=want, total=size, completed=size))
-                layers.append(store.layer_for(want))
-                continue
-            done = part_path.stat().st_size if part_path.exists() else 0
-            if done > size:  # not the file we expect: start over
-                part_path.unlink()
-                done = 0
-            report = functools.partial(_report, emit, label, want, size)
-            report(done)
-            if done < size:
-                url = hf_hub_url(spec.repo, part, revision=commit, endpoint=endpoint())
-                try:
-                    with open(part_path, "ab") as f:
-                        http_get(url, f, resume_size=done, headers=headers, expected_size=size,
-                                 displayed_filename=part.rsplit("/", 1)[-1],
-                                 tqdm_class=functools.partial(_Bar, report))  # type: ignore[arg-type]
-                except Exception as e:  # noqa: BLE001 - the part file stays for the next attempt
-                    raise _hub_error(e, spec) from None
-            if cancelled():
-                raise PullError("pull canceled")
-            emit(Progress("verifying sha256 digest"))
-            got = _sha256(part_path)
-            if got != want:
-                part_path.unlink(missing_ok=True)
-                raise PullError(f"sha256 mismatch for {part}: expected {want}, got {got}",
-                                hint="the download was corrupted and has been deleted; pull again")
-            layers.append(store.adopt(part_path, want))
-    emit(Progress("writing manifest"))
     source = {"kind": "hf", "repo": spec.repo, "file": parts[0] if len(parts) == 1 else list(parts),
               "revision": spec.revision or "main", "commit": commit}
     if spec.alias is not None:
         source["alias"] = str(spec.alias.name)
-    record = store.commit(name, model=layers if len(layers) > 1 else layers[0], params=params, source=source)
+    # Each file's lock is held until the manifest is written: a concurrent pull of the same file waits,
+    # then finds the blob published instead of racing for the half-moved download.
+    with contextlib.ExitStack() as locks:
+        layers: list[Staged | Layer] = []
+        for part, want, size in files:
+            label = f"pulling {want[7:19]}"
+            part_path = locks.enter_context(store.partial(want))
+            if store.has_blob(want):  # already here, or another pull finished it while we waited
+                emit(Progress(label, digest=want, total=size, completed=size))
+                layers.append(store.layer_for(want))
+                continue
+            layers.append(_download(store, spec, part, want, size, part_path, commit, headers, emit, cancelled))
+        emit(Progress("writing manifest"))
+        record = store.commit(name, model=layers if len(layers) > 1 else layers[0], params=params, source=source)
     emit(Progress("success"))
     return record
+
+
+def _download(store: Store, spec: Spec, part: str, want: str, size: int, part_path: Path, commit: str,
+              headers: dict[str, str], emit: Emit, cancelled: Callable[[], bool]) -> Staged:
+    from huggingface_hub import hf_hub_url
+    from huggingface_hub.file_download import http_get
+
+    label = f"pulling {want[7:19]}"
+    done = part_path.stat().st_size if part_path.exists() else 0
+    if done > size:  # not the file we expect: start over
+        part_path.unlink()
+        done = 0
+    report = functools.partial(_report, emit, label, want, size)
+    report(done)
+    if done < size:
+        url = hf_hub_url(spec.repo, part, revision=commit, endpoint=endpoint())
+        try:
+            with open(part_path, "ab") as f:
+                http_get(url, f, resume_size=done, headers=headers, expected_size=size,
+                         displayed_filename=part.rsplit("/", 1)[-1],
+                         tqdm_class=functools.partial(_Bar, report))  # type: ignore[arg-type]
+        except Exception as e:  # noqa: BLE001 - the part file stays for the next attempt
+            raise _hub_error(e, spec) from None
+    if cancelled():
+        raise PullError("pull canceled", hint="pull again to resume")
+    emit(Progress("verifying sha256 digest"))
+    got = _sha256(part_path)
+    if got != want:
+        part_path.unlink(missing_ok=True)
+        raise PullError(f"sha256 mismatch for {part}: expected {want}, got {got}",
+                        hint="the download was corrupted and has been deleted; pull again")
+    return store.adopt(part_path, want)
 
 
 def _report(emit: Emit, label: str, digest: str, total: int, done: int) -> None:

@@ -157,7 +157,7 @@ class Manager:
             raise InvalidRequest("model is required")
 
         def work() -> tuple[ModelRecord, GGUFInfo, Prompt | None]:
-            record = self._load(req.model)
+            record = self._load(req.model, for_inference=True)
             info = self.store.gguf_info(record.model_digest)
             if req.is_empty:
                 return record, info, None
@@ -166,11 +166,12 @@ class Manager:
 
         return await asyncio.to_thread(work)
 
-    def _load(self, name: str) -> ModelRecord:
+    def _load(self, name: str, *, for_inference: bool = False) -> ModelRecord:
         try:
             return self.store.load(self._stored_name(name))
         except ModelNotFound:
-            if self.config.auto_pull and self._pullable(name):
+            # Only requests that run a model pull it on demand: show/delete of a missing model stay a 404.
+            if for_inference and self.config.auto_pull and self._pullable(name):
                 log.info("auto_pull: pulling %s", name)
                 return pull_mod.pull(self.store, name, lambda p: log.debug("pull %s: %s", name, p.status),
                                      aliases=self._alias_table())
@@ -352,7 +353,9 @@ class Manager:
 
     async def embed(self, req: EmbedRequest) -> EmbedResult:
         t0 = time.perf_counter_ns()
-        record = await self.resolve(req.model)
+        if not req.model:
+            raise InvalidRequest("model is required")
+        record = await asyncio.to_thread(self._load, req.model, for_inference=True)
         info = await self.gguf(record)
         options = self._effective(record, req.options)
         keep_alive = self._keep_alive(req.keep_alive)

@@ -86,6 +86,10 @@ def test_a_kernel_started_by_the_server_reaches_the_extension_with_the_magics(ju
             run("%load_ext mullama_jupyter")
             run("%mullama status")
             run(f"%%mullama run {MODEL} -o temperature=0 -o num_predict=24\nWhat is the capital of France? One word.")
+            before = len(outputs)
+            run(f"%mullama pull {MODEL}")
+            shown = [m["content"]["data"] for m in outputs[before:] if m["msg_type"] == "display_data"]
+            assert any("application/vnd.jupyter.widget-view+json" in d for d in shown)  # a progress widget
             text = "".join(m["content"].get("text", "") for m in outputs if m["msg_type"] == "stream")
             assert f"{BASE}mullama True" in text
             port = jupyter["url"].split(":")[2].split("/")[0]
