@@ -285,6 +285,13 @@ class FakeHub:
         with self._lock:
             self._redirects.add((repo_id, filename))
 
+    def clear_faults(self, repo_id: str | None = None, filename: str | None = None) -> None:
+        """The hub recovers: drop pending faults (all, or those of one repo/file)."""
+        with self._lock:
+            for key in list(self._faults):
+                if repo_id in (None, key[0]) and filename in (None, key[1]):
+                    del self._faults[key]
+
     def _add_fault(self, repo_id: str, filename: str, fault: _Fault) -> None:
         if fault.times < 1 or fault.nbytes < 0:
             raise ValueError("times must be >= 1 and nbytes >= 0")

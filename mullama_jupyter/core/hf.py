@@ -100,8 +100,17 @@ def _hub_error(e: Exception, spec: Spec) -> Exception:
         if status in (401, 403):
             return PullError(f"{repo} refused the download ({status})", hint="set HF_TOKEN to a token with access")
         return PullError(f"Hugging Face answered {status or 'an error'} for {repo}", hint="try again later")
+    if "Timeout" in type(e).__name__:
+        return PullError(f"download stalled: {endpoint()} sent nothing for {_timeout()} s, several times over",
+                         hint="pull again: it resumes where it stopped")
     return PullError(f"download from {endpoint()} failed: {type(e).__name__}: {e}".rstrip(": "),
-                     hint="check the network and retry: the pull resumes where it stopped")
+                     hint="check the network and pull again: it resumes where it stopped")
+
+
+def _timeout() -> int:
+    from huggingface_hub import constants
+
+    return int(os.environ.get("HF_HUB_DOWNLOAD_TIMEOUT") or constants.HF_HUB_DOWNLOAD_TIMEOUT)
 
 
 def fetch(store: Store, spec: Spec, emit: Emit, cancelled: Callable[[], bool], *,

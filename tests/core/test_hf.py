@@ -255,3 +255,19 @@ async def test_specs_address_pulled_models_and_auto_pull(hub, tmp_path, aliases_
             await no_auto.resolve("tiny:1b")
     finally:
         await m.stop()
+
+
+def test_a_stalled_download_fails_clearly_and_the_next_pull_resumes(hub, tmp_path):
+    name = "tiny-Q8_0.gguf"
+    size = len(gguf("q8"))
+    hub.stall_after(REPO, name, nbytes=size // 2, seconds=30, times=50)
+    store = Store(tmp_path / "s")
+    t0 = time.monotonic()
+    with pytest.raises(PullError) as e:
+        run_pull(store, f"hf:{REPO}:Q8_0")
+    assert e.value.message.startswith("download stalled") and "resumes" in e.value.hint
+    assert time.monotonic() - t0 < 30
+    assert store.list() == []  # nothing half-made is visible
+    hub.clear_faults()  # the hub recovers
+    rec, _ = run_pull(store, f"hf:{REPO}:Q8_0")
+    assert rec.model_digest == "sha256:" + hub.sha256(REPO, name)
