@@ -49,6 +49,20 @@ def cmd_pull(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_create(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    candidates = [Path(args.file)] if args.file else [Path("Modelfile"), Path("Mullamafile")]
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
+        raise MullamaError(f"no Modelfile at {candidates[0]}", hint="write one, or pass -f PATH")
+    show = display.ProgressPrinter()
+    # Bytes: the parser decodes UTF-8, or UTF-16 when a byte-order mark says so, as Ollama does.
+    for p in _client(args).create(args.model, path.read_bytes(), base_dir=path.parent):
+        show(p)
+    return 0
+
+
 def cmd_aliases(args: argparse.Namespace) -> int:
     print(display.aliases_table(_client(args).aliases()))
     return 0
@@ -241,6 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
                                  "or a path to a .gguf file")
     s.add_argument("--digest", metavar="sha256:HEX", help="pin the model file's sha256; a mismatch fails the pull")
     s.set_defaults(fn=cmd_pull)
+
+    s = sub.add_parser("create", help="create a model from a Modelfile (Ollama's format plus Mullama's directives)")
+    s.add_argument("model", help="name of the new model")
+    s.add_argument("-f", "--file", help="the Modelfile (default ./Modelfile, else ./Mullamafile)")
+    s.set_defaults(fn=cmd_create)
 
     s = sub.add_parser("aliases", help="list the known model names and where they come from")
     s.set_defaults(fn=cmd_aliases)

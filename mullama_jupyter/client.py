@@ -23,6 +23,7 @@ import urllib.parse
 import urllib.request
 from concurrent.futures import Future
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Iterable, Iterator
 
 from .core import ollama as wire
@@ -357,6 +358,42 @@ class Client:
         assert self._embedded is not None
         return self._embedded.stream(lambda: self._manager.pull(spec, digest=digest))
 
+    def create_blob(self, path: str | os.PathLike[str]) -> str:
+        """Upload a local file (HEAD first: a blob the server has is not sent again); its digest."""
+        path = Path(path)
+        if self._http is None:
+            return self._call(asyncio.to_thread(self._manager.store.import_blob, path))
+        digest = "sha256:" + _sha256_file(path)
+        try:
+            with self._http._request("HEAD", f"/api/blobs/{digest}"):
+                return digest
+        except ModelNotFound:
+            pass
+        with open(path, "rb") as f:
+            req = urllib.request.Request(self._http.url + f"/api/blobs/{digest}", data=f, method="POST")
+            req.add_header("Content-Length", str(path.stat().st_size))
+            req.add_header("Content-Type", "application/octet-stream")
+            if self._http.token:
+                req.add_header("Authorization", f"Bearer {self._http.token}")
+            try:
+                urllib.request.urlopen(req, timeout=self._http.timeout).close()  # noqa: S310 - our own server
+            except urllib.error.HTTPError as e:
+                raise _http_error(e, self._http.url) from None
+        return digest
+
+    def create(self, name: str, modelfile: str | bytes, base_dir: str | os.PathLike[str] = ".") -> Iterator[Progress]:
+        """Create ``name`` from Modelfile text: parsed here, local files uploaded, then created."""
+        from .core.create import modelfile_request
+        from .core.modelfile import parse_modelfile
+
+        body = modelfile_request(parse_modelfile(modelfile), name, Path(base_dir), self.create_blob)
+        body["stream"] = True
+        if self._http:
+            return (wire.progress_from_wire(d) for d in self._http.lines("/api/create", body))
+        req = wire.parse_create(body)
+        assert self._embedded is not None
+        return self._embedded.stream(lambda: self._manager.create(req))
+
     def aliases(self) -> list[dict[str, Any]]:
         if self._http:
             return self._http.json("GET", "/api/models")["aliases"]
@@ -418,6 +455,16 @@ class Client:
     def _call(self, coro: Any) -> Any:
         assert self._embedded is not None
         return self._embedded.call(coro)
+
+
+def _sha256_file(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(4 << 20):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _message_json(m: Message) -> dict[str, Any]:

@@ -34,6 +34,10 @@ USAGE = """\
 
 %%mullama run MODEL [--system TEXT] [-o key=value ...] [--format json] [--keepalive 5m]
 PROMPT                             stream the answer into the cell's output
+
+%%mullama create NAME
+MODELFILE                          create a model from the Modelfile in the cell (paths are
+                                   relative to the notebook's working directory)
 """
 
 
@@ -98,8 +102,10 @@ class MullamaMagics(Magics):
         command, rest = argv[0], argv[1:]
         try:
             if cell is not None:
+                if command == "create":
+                    return self._create(rest, cell)
                 if command != "run":
-                    raise UsageError(f"%%mullama supports 'run MODEL' only, not {command!r}\n\n{USAGE}")
+                    raise UsageError(f"%%mullama supports 'run MODEL' and 'create NAME', not {command!r}\n\n{USAGE}")
                 return self._run(rest, cell)
             handler = getattr(self, f"_cmd_{command}", None)
             if handler is None:
@@ -171,6 +177,14 @@ class MullamaMagics(Magics):
 
     def _cmd_run(self, rest: list[str]) -> None:
         raise UsageError("run takes its prompt from the cell body: use %%mullama run MODEL on the first line")
+
+    def _create(self, rest: list[str], cell: str) -> None:
+        (name,) = self._need(rest, 1, "create NAME (with the Modelfile in the cell)")
+        if not cell.strip():
+            raise UsageError("the cell is empty: write the Modelfile below %%mullama create NAME")
+        show = display.ProgressPrinter(sys.stdout, live=False)
+        for p in self.client.create(name, cell, base_dir="."):
+            show(p)
 
     def _run(self, rest: list[str], cell: str) -> None:
         args = _run_parser().parse_args(rest)

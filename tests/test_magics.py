@@ -75,6 +75,20 @@ def test_aliases_and_pull_progress_in_a_terminal(ip, fresh_store, monkeypatch):
     assert out.stdout.splitlines()[0] == "pulling manifest"  # text, not a widget, outside a notebook
 
 
+def test_cell_magic_creates_a_model_from_a_modelfile(ip, fresh_store, monkeypatch):
+    monkeypatch.setenv("MULLAMA_CACHE_DIR", str(fresh_store.root))
+    magics(ip)._client = None
+    with capture_output() as out:
+        ip.run_cell_magic("mullama", "create terse", f"FROM {MODEL}\nSYSTEM Answer in one word.\nPARAMETER temperature 0\n")
+    assert out.stdout.strip().splitlines()[-1] == "success"
+    with capture_output() as out:
+        ip.run_line_magic("mullama", "show terse --modelfile")
+    assert "SYSTEM Answer in one word." in out.stdout and "PARAMETER temperature 0" in out.stdout
+    with pytest.raises(UsageError) as e:
+        ip.run_cell_magic("mullama", "create bad", "PARAMETER temperature 0\n")
+    assert "no FROM line" in str(e.value)
+
+
 @pytest.mark.parametrize("line, cell, message", [
     ("frobnicate", None, "unknown command 'frobnicate'"),
     ("show nope", None, "model 'nope' not found"),
@@ -84,7 +98,7 @@ def test_aliases_and_pull_progress_in_a_terminal(ip, fresh_store, monkeypatch):
     ("run", "hi", "the following arguments are required: model"),
     (f"run {MODEL} -o num_ctx=-1", "hi", 'option "num_ctx" is out of range'),
     (f"run {MODEL}", "   ", "the cell is empty"),
-    ("list", "body", "%%mullama supports 'run MODEL' only"),
+    ("list", "body", "%%mullama supports 'run MODEL' and 'create NAME'"),
     ("show 'unclosed", None, "cannot parse"),
 ])
 def test_errors_are_usage_errors_with_one_actionable_line(ip, fresh_store, monkeypatch, line, cell, message):

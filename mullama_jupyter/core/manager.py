@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import math
 import os
@@ -27,7 +28,9 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 
 from ..runner.process import RunnerFailed, RunnerGone, RunnerProcess
 from ..runner.protocol import unpack_vector
+from . import create as create_mod
 from . import pull as pull_mod
+from .create import CreateRequest
 from .durations import DEFAULT_KEEP_ALIVE
 from .errors import (
     Cancelled,
@@ -41,14 +44,16 @@ from .errors import (
     RunnerCrashed,
     RunnerError,
     ServerBusy,
+    TemplateError,
 )
 from .gguf import GGUFInfo
 from .native import Chunk, CompletionRequest, EmbedRequest, EmbedResult, Metrics, Progress
 from .options import load_options, merge
 from .names import ModelName
-from .prompt import Prompt, build_prompt, check_request
+from .prompt import Prompt, build_prompt, check_request, thinking_markers, tool_markers
 from .quant import KNOWN
 from .spec import hf_name, parse_spec
+from .streamparse import OutputShaper, ThinkingSplitter, ToolCallParser, ToolFormat
 from .store import ModelRecord, Store
 from .system import available_memory, human_bytes, physical_cores
 
@@ -120,6 +125,7 @@ class Manager:
         self._room = asyncio.Condition()
         self._pull_locks: dict[str, asyncio.Lock] = {}
         self._aliases: dict[tuple[str, ...], Any] | None = None
+        self._verified: dict[tuple[str, int, int], str] = {}  # DIGEST pins already checked
         self.started_at = time.time()
 
     # ----------------------------------------------------------------- lifecycle
@@ -238,9 +244,24 @@ class Manager:
 
     def pull(self, spec: str, digest: str | None = None) -> AsyncIterator[Progress]:
         """Pull ``spec`` with progress; ``digest`` pins the model file's sha256."""
-        return self._pull(spec, digest)
+        def job(emit: Callable[[Progress], None], stop: threading.Event) -> None:
+            pull_mod.pull(self.store, spec, emit, stop.is_set, aliases=self._alias_table(), digest=digest)
 
-    async def _pull(self, spec: str, digest: str | None) -> AsyncIterator[Progress]:
+        return self._progress(job, key=f"pull:{spec.strip().lower()}")
+
+    def create(self, req: CreateRequest) -> AsyncIterator[Progress]:
+        """Create a model (Ollama's create request), with progress; a base that is missing is pulled."""
+        def job(emit: Callable[[Progress], None], stop: threading.Event) -> None:
+            def pull_base(ref: str, emit_: Callable[[Progress], None]) -> ModelRecord:
+                return pull_mod.pull(self.store, ref, emit_, stop.is_set, aliases=self._alias_table())
+
+            create_mod.create(self.store, req, emit, pull_base, validate_template=validate_template)
+
+        return self._progress(job, key=f"create:{req.model.lower()}")
+
+    async def _progress(self, job: Callable[[Callable[[Progress], None], threading.Event], None],
+                        key: str) -> AsyncIterator[Progress]:
+        """Run a store job in a worker thread and yield its progress events as they come."""
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[Progress | BaseException | None] = asyncio.Queue()
         stop = threading.Event()
@@ -250,12 +271,12 @@ class Manager:
 
         def work() -> None:
             try:
-                pull_mod.pull(self.store, spec, emit, stop.is_set, aliases=self._alias_table(), digest=digest)
+                job(emit, stop)
                 loop.call_soon_threadsafe(events.put_nowait, None)
             except BaseException as e:  # noqa: BLE001 - handed to the consumer
                 loop.call_soon_threadsafe(events.put_nowait, e)
 
-        lock = self._pull_locks.setdefault(spec.strip().lower(), asyncio.Lock())
+        lock = self._pull_locks.setdefault(key, asyncio.Lock())
         async with lock:
             task = asyncio.ensure_future(asyncio.to_thread(work))
             try:
@@ -264,7 +285,7 @@ class Manager:
                         raise item
                     yield item
             finally:
-                stop.set()  # the consumer went away: the copy stops at its next chunk
+                stop.set()  # the consumer went away: a copy or download stops at its next chunk
                 await asyncio.shield(task)
 
     def _alias_table(self) -> dict[tuple[str, ...], Any]:
@@ -296,6 +317,11 @@ class Manager:
                 await self._close_runner(slot)
 
     # ----------------------------------------------------------------- inference
+
+    async def render(self, req: CompletionRequest) -> str:
+        """The exact prompt text a request would give the model (``_debug_render_only``)."""
+        _, _, prompt = await self._prepare(req)
+        return prompt.text if prompt is not None else ""
 
     def complete(self, req: CompletionRequest) -> AsyncIterator[Chunk]:
         """Stream a generation. Errors before the first chunk are raised from the first ``anext``."""
@@ -331,12 +357,21 @@ class Manager:
                 "stream_interval": self.config.stream_interval,
             }
             final: dict[str, Any] = {}
+            shaper = _shaper(record, info, req, prompt.text)
             try:
                 async for msg in slot.runner.complete(payload):
-                    if msg["t"] == "tok":
+                    if msg["t"] != "tok":
+                        final = msg
+                    elif shaper is None:
                         yield Chunk(content=msg["text"])
                     else:
-                        final = msg
+                        content, thinking, calls = shaper.feed(msg["text"])
+                        if content or thinking or calls:
+                            yield Chunk(content=content, thinking=thinking, tool_calls=calls)
+                if shaper is not None:
+                    content, thinking, calls = shaper.flush()
+                    if content or thinking or calls:
+                        yield Chunk(content=content, thinking=thinking, tool_calls=calls)
             except RunnerGone as e:
                 raise RunnerCrashed() from e
             except RunnerFailed as e:
@@ -464,7 +499,7 @@ class Manager:
 
     async def _ensure_runner(self, slot: _Slot, record: ModelRecord, info: GGUFInfo, options: dict[str, Any]) -> int:
         """Make sure ``slot`` has a runner that fits ``options``; returns nanoseconds spent loading."""
-        wanted = self._load_options(info, options)
+        wanted = self._load_options(record, info, options)
         if slot.loaded and slot.load_opts == wanted and slot.record.model_digest == record.model_digest:
             slot.record = record
             return 0
@@ -473,6 +508,7 @@ class Manager:
         slot.record = record
         await self._make_room(slot)
         self._check_memory(record, info, wanted["num_ctx"])
+        await asyncio.to_thread(self._check_pin, record)
         t0 = time.perf_counter_ns()
         try:
             runner = await self._factory(
@@ -491,8 +527,35 @@ class Manager:
                  runner.pid, runner.info.get("n_ctx"), runner.info.get("threads"))
         return time.perf_counter_ns() - t0
 
-    def _load_options(self, info: GGUFInfo, options: dict[str, Any]) -> dict[str, Any]:
+    def _check_pin(self, record: ModelRecord) -> None:
+        """A Modelfile DIGEST is checked against the weights themselves before every load."""
+        pin = record.settings.get("digest")
+        if not pin:
+            return
+        path = record.model_path
+        st = path.stat()
+        stamp = (str(path), st.st_mtime_ns, st.st_size)
+        if self._verified.get(stamp) == pin:
+            return
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            while chunk := f.read(4 << 20):
+                h.update(chunk)
+        got = "sha256:" + h.hexdigest()
+        if got != pin:
+            raise LoadFailed(f"digest mismatch: expected {pin}, got {got}",
+                             hint=f"the weights of '{record.name}' changed on disk; pull or create it again")
+        self._verified[stamp] = pin
+
+    def _load_options(self, record: ModelRecord, info: GGUFInfo, options: dict[str, Any]) -> dict[str, Any]:
         wanted = load_options(options)
+        settings = record.settings
+        if "gpu_layers" in settings:
+            wanted["num_gpu"] = int(settings["gpu_layers"])
+        if "flash_attention" in settings:
+            wanted["flash_attention"] = bool(settings["flash_attention"])
+        if record.adapters:
+            wanted["adapters"] = [str(p) for p in record.adapters]
         num_ctx = int(wanted["num_ctx"])
         if info.context_length:
             num_ctx = min(num_ctx, int(info.context_length))
@@ -524,6 +587,31 @@ class Manager:
                 f"model requires more system memory ({human_bytes(need)}) than is available ({human_bytes(have)})",
                 hint="unload other models or lower num_ctx",
             )
+
+
+def _shaper(record: ModelRecord, info: GGUFInfo, req: CompletionRequest, prompt: str) -> OutputShaper | None:
+    """How to split this model's output: thinking tags, tool-call markers (only when tools were given)."""
+    think = thinking_markers(record, info)
+    tools = tool_markers(record, info) if req.tools else None
+    if think is None and tools is None:
+        return None
+    splitter = None
+    if think is not None:
+        # A template that opens the thinking block itself leaves the model already inside it.
+        splitter = ThinkingSplitter(*think, inside=prompt.rstrip().endswith(think[0]))
+    parser = ToolCallParser(ToolFormat(**tools)) if tools is not None else None
+    return OutputShaper(splitter, parser, keep_thinking=req.think is not False)
+
+
+def validate_template(text: str) -> None:
+    """Parse a TEMPLATE as Ollama's Go dialect; a bad one is the client's error (400) at create time,
+    where at chat time it would be the server's (500)."""
+    from .ollama_template import parse
+
+    try:
+        parse(text)
+    except TemplateError as e:
+        raise InvalidRequest(e.message, hint="fix the TEMPLATE (Go text/template syntax)") from None
 
 
 def _runner_error(e: RunnerFailed) -> MullamaError:

@@ -36,7 +36,8 @@ class CompletionRequest:
     messages: list[Message] = field(default_factory=list)
     raw_prompt: str | None = None  # generate with raw=True: sent to the model untouched
     system: str | None = None  # generate's per-request SYSTEM override
-    template: str | None = None  # generate's per-request TEMPLATE override
+    template: str | None = None  # generate's per-request TEMPLATE override (Ollama's Go dialect)
+    suffix: str | None = None  # generate's fill-in-the-middle suffix (templates that use .Suffix)
     context: list[int] | None = None  # generate's (deprecated) token context to continue from
     tools: list[dict[str, Any]] = field(default_factory=list)
     format: Any = None  # None, "json" or a JSON-schema dict
@@ -44,6 +45,7 @@ class CompletionRequest:
     keep_alive: float | None = None  # seconds; None = the manager's default; math.inf = forever
     think: bool | str | None = None
     want_context: bool = False  # generate returns the token context on its final chunk
+    debug_render_only: bool = False  # answer with the rendered prompt instead of generating
 
     @property
     def is_empty(self) -> bool:

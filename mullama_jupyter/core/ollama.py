@@ -15,6 +15,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from .create import CreateRequest
 from .durations import parse_keep_alive
 from .errors import InvalidRequest
 from .gguf import GGUFInfo
@@ -96,6 +97,7 @@ def _format(value: Any) -> Any:
 
 def _common(body: dict[str, Any]) -> dict[str, Any]:
     return {
+        "debug_render_only": bool(_get(body, "_debug_render_only", bool, False)),
         "options": validate_options(body.get("options")),
         "keep_alive": parse_keep_alive(body.get("keep_alive")),
         "format": _format(body.get("format")),
@@ -152,11 +154,10 @@ def parse_generate(body: dict[str, Any]) -> CompletionRequest:
         raise InvalidRequest('invalid value for "context": expected an array of integers')
     if raw and (template or system or context):
         raise InvalidRequest("raw mode does not support template, system, or context")
-    if _get(body, "suffix", str):
-        raise InvalidRequest(f"{model_field(body)} does not support insert")
+    suffix = _get(body, "suffix", str) or None
     images = _images(body.get("images"))
     req = CompletionRequest(model=model_field(body), system=system, template=template, context=context or None,
-                            want_context=not raw, **_common(body))
+                            want_context=not raw, suffix=suffix, **_common(body))
     if raw:
         req.raw_prompt = prompt or None
     elif prompt or images:
@@ -193,6 +194,38 @@ def parse_embeddings(body: dict[str, Any]) -> EmbedRequest:
     return EmbedRequest(model=model_field(body), inputs=[prompt] if prompt else [], normalize=False,
                         options=validate_options(body.get("options")),
                         keep_alive=parse_keep_alive(body.get("keep_alive")))
+
+
+def parse_create(body: dict[str, Any]) -> CreateRequest:
+    model = model_field(body)
+    if not model:
+        raise InvalidRequest("model is required")
+
+    def digests(key: str, value: Any) -> dict[str, str]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise InvalidRequest(f'invalid value for "{key}": expected an object of file name -> digest')
+        return dict(value)
+
+    license_ = body.get("license") or []
+    if isinstance(license_, str):
+        license_ = [license_]
+    if not isinstance(license_, list) or not all(isinstance(x, str) for x in license_):
+        raise InvalidRequest('invalid value for "license": expected a string or an array of strings')
+    messages = []
+    for i, m in enumerate(_get(body, "messages", list, [])):
+        if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant"):
+            raise InvalidRequest(f'invalid message at index {i}: role must be one of "system", "user", or "assistant"')
+        messages.append({"role": m["role"], "content": str(m.get("content") or "")})
+    extra = dict(_get(body, "mullama", dict, {}))
+    projector = digests("mullama.projector", extra.pop("projector", None))
+    return CreateRequest(
+        model=model, from_=_get(body, "from", str) or None, files=digests("files", body.get("files")),
+        adapters=digests("adapters", body.get("adapters")), template=_get(body, "template", str),
+        system=_get(body, "system", str), license=license_, parameters=_get(body, "parameters", dict, {}),
+        messages=messages, quantize=_get(body, "quantize", str) or None, settings=extra, projector=projector,
+    )
 
 
 # ----------------------------------------------------------------------------- responses
@@ -251,6 +284,18 @@ def chat_chunk(model: str, c: Chunk, created_at: str | None = None) -> dict[str,
     if c.done_reason:
         d["done_reason"] = c.done_reason
     d.update(_metrics(c.metrics))
+    return d
+
+
+def debug_render(kind: str, model: str, rendered: str, images: int) -> dict[str, Any]:
+    """Ollama's ``_debug_render_only`` answer: the prompt the model would get, nothing generated."""
+    d: dict[str, Any] = {"model": model, "created_at": now_utc()}
+    if kind == "chat":
+        d["message"] = {"role": "assistant", "content": ""}
+    else:
+        d["response"] = ""
+    d["done"] = False
+    d["_debug_info"] = {"rendered_template": rendered, "image_count": images}
     return d
 
 

@@ -29,19 +29,56 @@ def effective_template(record: ModelRecord, info: GGUFInfo) -> str:
 
 
 def capabilities(record: ModelRecord, info: GGUFInfo) -> list[str]:
+    """What the model can do: from its GGUF and template, overridden by Modelfile CAPABILITY lines."""
     if info.pooling_type not in (None, 0, -1):
         return ["embedding"]
     template = effective_template(record, info)
-    caps = ["completion"]
-    if "tools" in template:
-        caps.append("tools")
-    if "<think>" in template or "enable_thinking" in template:
-        caps.append("thinking")
-    return caps
+    settings = record.settings
+    caps = {"completion"}
+    if record.template:
+        from .ollama_template import capabilities as go_capabilities
+
+        caps |= go_capabilities(record.template)
+    if "tools" in template or settings.get("toolformat"):
+        caps.add("tools")
+    if "<think>" in template or "enable_thinking" in template or settings.get("thinking", {}).get("enabled"):
+        caps.add("thinking")
+    if record.projector is not None:
+        caps.add("vision")
+    for name, on in settings.get("capabilities", {}).items():
+        if name == "json":
+            continue  # constrained JSON works on every model; nothing to report
+        (caps.add if on else caps.discard)(name)
+    order = ["completion", "tools", "insert", "vision", "embedding", "thinking"]
+    return [c for c in order if c in caps]
+
+
+def thinking_markers(record: ModelRecord, info: GGUFInfo) -> tuple[str, str] | None:
+    """The tags around thinking in this model's output, if it thinks."""
+    cfg = record.settings.get("thinking") or {}
+    if cfg.get("enabled") is False:
+        return None
+    if cfg.get("start") or cfg.get("end") or cfg.get("enabled"):
+        return cfg.get("start", "<think>"), cfg.get("end", "</think>")
+    if "<think>" in effective_template(record, info):
+        return "<think>", "</think>"
+    return None
+
+
+def tool_markers(record: ModelRecord, info: GGUFInfo) -> dict[str, str] | None:
+    """TOOLFORMAT from the Modelfile, else the Qwen/Hermes ``<tool_call>`` form when the template uses it."""
+    cfg = record.settings.get("toolformat") or {}
+    if cfg:
+        return {k: v for k, v in cfg.items() if k != "style"}
+    if "<tool_call>" in effective_template(record, info):
+        return {}
+    return None
 
 
 def check_request(record: ModelRecord, info: GGUFInfo, req: CompletionRequest, raw_name: str) -> None:
     caps = capabilities(record, info)
+    if req.suffix is not None and "insert" not in caps:
+        raise InvalidRequest(f"{record.name.full} does not support insert")
     if "completion" not in caps:
         raise InvalidRequest(f'"{raw_name}" does not support {"chat" if req.messages else "generate"}')
     if req.tools and "tools" not in caps:
@@ -53,19 +90,17 @@ def check_request(record: ModelRecord, info: GGUFInfo, req: CompletionRequest, r
 def build_prompt(record: ModelRecord, info: GGUFInfo, req: CompletionRequest) -> Prompt:
     if req.raw_prompt is not None:
         return Prompt(req.raw_prompt, add_bos=True)
-    if req.template:
-        raise InvalidRequest("a per-request template (Ollama's Go dialect) cannot be rendered by this version yet",
-                             hint="leave template out to use the model's chat template")
-    if record.template and not info.chat_template:
-        raise InvalidRequest(
-            "this model has only a Go TEMPLATE, which this version cannot render yet",
-            hint="use a GGUF that carries its own chat template",
-        )
-    # A Go TEMPLATE (e.g. a model read from an Ollama store) with a Jinja template in its GGUF: the
-    # GGUF's own template renders the same conversation until the Go renderer lands.
     baked = [Message(role=m.get("role", "user"), content=m.get("content", "")) for m in record.messages]
     system = req.system if req.system is not None else record.system
-    messages = chat_messages(system, baked + req.messages)
+    messages = chat_messages(system, baked + _wrap_tool_results(record, req.messages))
+    go_template = req.template or record.template
+    if go_template:
+        # Ollama's dialect, rendered as Ollama renders it; the tokenizer adds BOS as the model wants.
+        from .ollama_template import render
+
+        text = render(go_template, messages, tools=req.tools or None, think=req.think, suffix=req.suffix,
+                      prompt=req.messages[-1].content if req.suffix is not None and req.messages else None)
+        return Prompt(text, add_bos=True)
     source = info.chat_template
     text = render_chat(
         source or FALLBACK_TEMPLATE,
@@ -75,3 +110,13 @@ def build_prompt(record: ModelRecord, info: GGUFInfo, req: CompletionRequest) ->
         tools=req.tools,
     )
     return Prompt(text, add_bos=not source)
+
+
+def _wrap_tool_results(record: ModelRecord, messages: list[Message]) -> list[Message]:
+    """TOOLFORMAT result markers around tool results, for templates that do not add them."""
+    cfg = record.settings.get("toolformat") or {}
+    start, end = cfg.get("result_start"), cfg.get("result_end")
+    if not (start or end):
+        return messages
+    return [Message(m.role, f"{start or ''}{m.content}{end or ''}", m.thinking, m.images, m.tool_calls, m.tool_name)
+            if m.role == "tool" else m for m in messages]

@@ -50,6 +50,7 @@ _KIND_OF = {v: k for k, v in MEDIA.items()}
 CHUNK = 4 << 20
 TMP_MAX_AGE = 3600.0  # seconds; older files in tmp/ are left-overs of a killed process
 PARTIAL_MAX_AGE = 14 * 86400.0  # a download not resumed in two weeks is given up
+UPLOAD_GRACE = 3600.0  # an uploaded blob no manifest uses yet is kept this long (awaiting its create)
 
 ProgressFn = Callable[[int, int], None]  # (completed, total)
 
@@ -103,6 +104,8 @@ class ModelRecord:
     messages: list[dict[str, Any]] = field(default_factory=list)
     license: list[str] = field(default_factory=list)
     model_parts: list[Path] = field(default_factory=list)  # every part of a split GGUF, in order
+    adapters: list[Path] = field(default_factory=list)  # LoRA adapters, in order
+    projector: Path | None = None
     origin: str = "mullama"  # "ollama": read in place from an Ollama store
 
     @property
@@ -112,6 +115,14 @@ class ModelRecord:
     @property
     def source(self) -> dict[str, Any]:
         return dict(self.config.get("mullama", {}).get("source", {}))
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """Mullama's Modelfile directives (GPU_LAYERS, THINKING, TOOLFORMAT, CAPABILITY, DIGEST, ...)."""
+        return dict(self.config.get("mullama", {}).get("settings", {}))
+
+    def layers_of(self, kind: str) -> list[Layer]:
+        return [layer for layer in self.layers if layer.kind == kind]
 
 
 def default_ollama_root() -> Path | None:
@@ -168,6 +179,50 @@ class Store:
         if not path.is_file() and self.ollama is not None and self.ollama.has_blob(digest):
             return self.ollama.blob_path(digest)
         return path
+
+    def ensure_blob(self, digest: str) -> None:
+        """Make a blob present here, bringing it over from the Ollama store (hard link, else copy)."""
+        if self.has_blob(digest):
+            return
+        if self.ollama is None or not self.ollama.has_blob(digest):
+            raise ModelNotFound("", f"blob {digest} is missing", hint="upload it first (POST /api/blobs/<digest>)")
+        source, target = self.ollama.blob_path(digest), self.blob_path(digest)
+        try:
+            os.link(source, target)
+        except OSError:
+            staged = self.stage_file(source)
+            if staged.digest != digest:
+                self.discard(staged)
+                raise MullamaError(f"blob {digest} of the Ollama store does not match its digest")
+            self._publish(staged)
+
+    def _upload_marker(self, blob_name: str) -> Path:
+        return self.root / "uploads" / blob_name
+
+    def _upload_pending(self, blob_name: str) -> bool:
+        marker = self._upload_marker(blob_name)
+        try:
+            if marker.stat().st_mtime > time.time() - UPLOAD_GRACE:
+                return True
+            marker.unlink()
+        except OSError:
+            pass
+        return False
+
+    def import_blob(self, path: Path) -> str:
+        """A local file as an uploaded blob (what ``POST /api/blobs`` does, for an embedded client)."""
+        staged = self.stage_file(path)
+        sink_marker = self._upload_marker(blob_filename(staged.digest))
+        with self.locked():
+            sink_marker.parent.mkdir(exist_ok=True)
+            sink_marker.touch()
+            self._publish(staged)
+        return staged.digest
+
+    def blob_sink(self, digest: str) -> "BlobSink":
+        """Where a streamed upload of ``digest`` goes (see ``BlobSink``)."""
+        self.ensure()
+        return BlobSink(self, parse_digest(digest))
 
     def partial_path(self, digest: str) -> Path:
         return safe_join(self.root / "partial", blob_filename(digest)[len("sha256-"):] + ".part")
@@ -305,6 +360,9 @@ class Store:
         messages: list[dict[str, Any]] | None = None,
         license: list[str] | None = None,
         source: dict[str, Any] | None = None,
+        adapters: list[Layer] | None = None,
+        projector: Layer | None = None,
+        settings: dict[str, Any] | None = None,
     ) -> ModelRecord:
         """Publish the model blob and write ``name``'s manifest, atomically, replacing any old one.
 
@@ -338,10 +396,12 @@ class Store:
                     self._publish(part)
                     layers.append(Layer(MEDIA["model"], part.digest, part.size))
                 else:
-                    if not self.has_blob(part.digest):
-                        raise ModelNotFound(str(name), f"blob {part.digest} of model '{name}' is missing")
+                    self.ensure_blob(part.digest)
                     layers.append(part)
             model_layer = layers[0]
+            for extra in [*(adapters or []), *([projector] if projector else [])]:
+                self.ensure_blob(extra.digest)
+                layers.append(extra)
             if isinstance(first, Staged):
                 # The metadata was read from the staged file; it now lives at its blob path.
                 self._gguf_cache[first.digest] = dataclasses.replace(
@@ -361,7 +421,7 @@ class Store:
                 "os": "linux",
                 "architecture": "amd64",
                 "rootfs": {"type": "layers", "diff_ids": [layer.digest for layer in layers]},
-                "mullama": {"source": source or {}},
+                "mullama": {"source": source or {}, **({"settings": settings} if settings else {})},
             }
             cfg = self.stage_bytes(json.dumps(config, sort_keys=True).encode())
             self._publish(cfg)
@@ -374,6 +434,8 @@ class Store:
             old = self.find_manifest(name)
             path = old if old is not None else self.manifest_path(name)
             _write_atomic(self.tmp, path, json.dumps(manifest, indent=2).encode())
+            for layer in layers:  # uploads now referenced: no longer pending
+                self._upload_marker(blob_filename(layer.digest)).unlink(missing_ok=True)
             if old is not None:
                 self._prune_locked()
         return self.load(name)
@@ -432,6 +494,10 @@ class Store:
                     record.model_digest = layer.digest
                     record.model_path = self.blob_path(layer.digest)
                 record.model_parts.append(self.blob_path(layer.digest))
+            elif kind == "adapter":
+                record.adapters.append(self.blob_path(layer.digest))
+            elif kind == "projector":
+                record.projector = self.blob_path(layer.digest)
             elif kind in ("template", "system", "license", "params", "messages"):
                 text = self.blob_path(layer.digest).read_text(encoding="utf-8", errors="replace")
                 if kind == "template":
@@ -484,20 +550,8 @@ class Store:
         return self.load(dst_name)
 
     def _import_blobs(self, manifest: dict[str, Any]) -> None:
-        assert self.ollama is not None
         for layer in [manifest["config"], *manifest["layers"]]:
-            digest = parse_digest(layer["digest"])
-            if self.has_blob(digest):
-                continue
-            source, target = self.ollama.blob_path(digest), self.blob_path(digest)
-            try:
-                os.link(source, target)
-            except OSError:
-                staged = self.stage_file(source)
-                if staged.digest != digest:
-                    self.discard(staged)
-                    raise MullamaError(f"blob {digest} of the Ollama store does not match its digest")
-                self._publish(staged)
+            self.ensure_blob(parse_digest(layer["digest"]))
 
     def delete(self, name: ModelName | str) -> None:
         model_name = ModelName.parse(name) if isinstance(name, str) else name
@@ -525,7 +579,8 @@ class Store:
                 return 0
         removed = 0
         for blob in self.blobs.iterdir():
-            if blob.name not in referenced:
+            # An uploaded blob waits for its create request; give it time before treating it as garbage.
+            if blob.name not in referenced and not self._upload_pending(blob.name):
                 blob.unlink(missing_ok=True)
                 self._gguf_cache.pop("sha256:" + blob.name[7:], None)
                 removed += 1
@@ -593,3 +648,55 @@ def _remove_empty_parents(d: Path, stop: Path) -> None:
 
 def _sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+class BlobSink:
+    """A blob arriving in chunks: hashed and written in order on a thread of its own, published under
+    the store lock only if its sha256 is the one the client claimed."""
+
+    def __init__(self, store: Store, digest: str):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.store, self.digest = store, digest
+        fd, name = _mkstemp(store.tmp, "upload-")
+        self.path = Path(name)
+        self.file = os.fdopen(fd, "wb")
+        self.hash = hashlib.sha256()
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mullama-upload")
+        self.done = False
+
+    def submit(self, chunk: bytes) -> Any:
+        return self.pool.submit(self._write, chunk)
+
+    def _write(self, chunk: bytes) -> None:
+        self.hash.update(chunk)
+        self.file.write(chunk)
+
+    def finish(self) -> bool:
+        """True if the blob is new, False if it was already there. A wrong digest is a 400."""
+        self.pool.shutdown(wait=True)
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        got = "sha256:" + self.hash.hexdigest()
+        self.done = True
+        if got != self.digest:
+            self.path.unlink(missing_ok=True)
+            raise InvalidRequest(f'digest mismatch, expected "{self.digest}", got "{got}"')
+        with self.store.locked():
+            marker = self.store._upload_marker(blob_filename(self.digest))
+            marker.parent.mkdir(exist_ok=True)
+            marker.touch()
+            if self.store.has_blob(self.digest):
+                self.path.unlink(missing_ok=True)
+                return False
+            os.replace(self.path, self.store.blob_path(self.digest))
+            return True
+
+    def abort(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.pool.shutdown(wait=True)
+        self.file.close()
+        self.path.unlink(missing_ok=True)

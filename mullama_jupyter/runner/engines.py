@@ -92,6 +92,11 @@ class LlamaEngine:
         self.use_mmap = bool(opts.get("use_mmap", True))
         self.use_mlock = bool(opts.get("use_mlock", False))
         self.pooling = load.get("pooling_type")  # the GGUF's; None for generative models
+        adapters = list(opts.get("adapters") or [])
+        if len(adapters) > 1:
+            raise EngineError("load", "only one ADAPTER per model is supported")
+        # num_gpu: Ollama's -1 means "as many as fit"; this build may have no GPU, where it is ignored.
+        gpu_layers = int(opts.get("num_gpu", 0) or 0)
         try:
             self.llm = llama_cpp.Llama(
                 self.model_path,
@@ -100,15 +105,18 @@ class LlamaEngine:
                 n_ubatch=self.n_batch,
                 n_threads=self.threads,
                 n_threads_batch=self.threads,
-                n_gpu_layers=0,
-                use_mmap=self.use_mmap,
+                n_gpu_layers=-1 if gpu_layers < 0 else gpu_layers,
+                use_mmap=self.use_mmap and not adapters,
                 use_mlock=self.use_mlock,
+                flash_attn=bool(opts.get("flash_attention", False)),
+                lora_path=adapters[0] if adapters else None,
                 verbose=False,
             )
-        except ValueError as e:
+        except (ValueError, RuntimeError) as e:
             # llama-cpp-python's message names the file's path; keep that in the log, not in the answer.
-            print(f"llama.cpp could not load {self.model_path}: {e}", file=sys.stderr)
-            raise EngineError("load", "llama.cpp could not load the model file (unsupported or damaged)") from None
+            print(f"llama.cpp could not load {self.model_path} {adapters}: {e}", file=sys.stderr)
+            what = "the model file or its adapter" if adapters else "the model file"
+            raise EngineError("load", f"llama.cpp could not load {what} (unsupported or damaged)") from None
         # llama.cpp pads small contexts (to 256); honour the window the user asked for.
         self.n_ctx = min(self.n_ctx, self.llm.n_ctx())
         self._vocab = self.llm._model.vocab

@@ -86,7 +86,7 @@ class StandaloneRoute(Route):
     def security(self) -> Security:
         return self.settings["mullama_security"]
 
-    def prepare(self) -> None:
+    async def prepare(self) -> None:  # type: ignore[override]
         sec = self.security
         if sec.host_check and not host_allowed(self.request.host or "", sec):
             log.warning("rejected Host header %r", (self.request.host or "")[:100].encode("unicode_escape").decode())
@@ -101,6 +101,9 @@ class StandaloneRoute(Route):
             self.set_header("Vary", "Origin")
         if sec.api_key and self.request.method != "OPTIONS" and not self._key_ok(sec.api_key):
             self.send_error_json(401, "unauthorized")
+            return
+        if self.request.method != "OPTIONS":
+            await self.after_auth()
 
     def _key_ok(self, key: str) -> bool:
         auth = self.request.headers.get("Authorization", "")

@@ -44,6 +44,10 @@ class Route(RequestHandler):
     def manager(self) -> Manager:
         return self.settings["mullama_manager"]
 
+    async def after_auth(self) -> None:
+        """Called by the hosting base once the request is authenticated, before any body is read
+        (routes that stream their body, like blob uploads, start here)."""
+
     # Overridden by the Jupyter base, whose APIHandler.finish insists on setting the content type.
     def finish_as(self, content_type: str, chunk: str | bytes | None = None) -> Any:
         self.set_header("Content-Type", content_type)

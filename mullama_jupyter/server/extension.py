@@ -38,6 +38,15 @@ class JupyterRoute(ExtensionHandlerMixin, APIHandler):
     def finish_as(self, content_type: str, chunk: Any = None) -> Any:
         return self.finish(chunk, set_content_type=content_type)
 
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()  # Jupyter's checks: host, identity, XSRF
+        if self._finished or self.request.method == "OPTIONS":
+            return
+        # Refuse before a streamed body is read: @web.authenticated on the method would only run after it.
+        if self.current_user is None:
+            raise web.HTTPError(403)
+        await self.after_auth()
+
     @web.authenticated
     @authorized
     async def get(self, *args: str) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from tornado.web import stream_request_body
+
 from ..core import ollama as wire
-from ..core.errors import InvalidName, InvalidRequest, ModelNotFound
+from ..core.errors import InvalidName, InvalidRequest, ModelNotFound, MullamaError, NotFound
 from ..core.names import ModelName, parse_digest
 from ..core.native import Chunk
 from .base import JSON, Route
@@ -35,7 +38,13 @@ class Generate(Route):
         req = wire.parse_generate(body)
         if not req.model:
             raise ModelNotFound("")  # Ollama answers an empty name on generate with a 404
+        if req.debug_render_only:
+            return await self._render(req, "generate")
         await self._answer(req.model, self.manager.complete(req), wire.generate_chunk, wire.wants_stream(body))
+
+    async def _render(self, req: Any, kind: str) -> None:
+        images = sum(len(m.images) for m in req.messages)
+        self.send_json(wire.debug_render(kind, req.model, await self.manager.render(req), images))
 
     async def _answer(self, model: str, chunks: Any, encode: Any, stream: bool) -> None:
         created = wire.now_utc
@@ -50,6 +59,8 @@ class Chat(Generate):
     async def handle_post(self) -> None:
         body = self.read_json()
         req = wire.parse_chat(body)
+        if req.debug_render_only:
+            return await self._render(req, "chat")
         await self._answer(req.model, self.manager.complete(req), wire.chat_chunk, wire.wants_stream(body))
 
 
@@ -138,6 +149,68 @@ class Pull(Route):
             self.send_json(wire.progress(last) if last else {"status": "success"})
 
 
+class Create(Route):
+    async def handle_post(self) -> None:
+        body = self.read_json()
+        req = wire.parse_create(body)
+        ModelName.parse(req.model)  # an invalid name is a 400 before anything starts
+        progress = self.manager.create(req)
+        if wire.wants_stream(body):
+            await self.stream_lines(progress, wire.progress)
+        else:
+            last = None
+            async for p in progress:
+                last = p
+            self.send_json(wire.progress(last) if last else {"status": "success"})
+
+
+BLOB_MAX = 1 << 40  # uploads stream to disk; Jupyter's 512 MiB body limit does not apply to them
+
+
+@stream_request_body
+class Blob(Route):
+    """``HEAD``/``POST /api/blobs/<digest>``: upload a file the client names by its sha256."""
+
+    _sink: Any = None
+    _invalid: str | None = None
+
+    async def after_auth(self) -> None:
+        if self.request.method != "POST":
+            return
+        try:
+            digest = parse_digest(self.path_args[0])
+        except MullamaError as e:
+            self._invalid = e.message  # answered in handle_post, once the body is drained
+            return
+        self.request.connection.set_max_body_size(BLOB_MAX)
+        self._sink = await asyncio.to_thread(self.manager.store.blob_sink, digest)
+
+    def data_received(self, chunk: bytes) -> Any:
+        if self._sink is not None:
+            # Hashing and writing happen in a thread; returning the future holds back the next read.
+            return asyncio.wrap_future(self._sink.submit(chunk))
+        return None
+
+    async def handle_post(self, digest: str) -> None:
+        if self._invalid is not None or self._sink is None:
+            raise InvalidRequest(self._invalid or "invalid digest format")
+        created = await asyncio.to_thread(self._sink.finish)
+        self.send_empty(201 if created else 200)
+
+    async def handle_head(self, digest: str) -> None:
+        try:
+            d = parse_digest(digest)
+        except MullamaError as e:
+            raise InvalidRequest(e.message) from None
+        if not await asyncio.to_thread(self.manager.store.has_blob, d):
+            raise NotFound(f'blob "{d}" not found')
+        self.finish_as(JSON)
+
+    def on_finish(self) -> None:
+        if self._sink is not None:
+            self._sink.abort()  # no-op after finish(); removes the staged file of a failed upload
+
+
 class Ps(Route):
     async def handle_get(self) -> None:
         self.send_json(wire.ps(await self.manager.ps()))
@@ -156,4 +229,6 @@ ROUTES: list[tuple[str, type[Route]]] = [
     (r"/api/delete", Delete),
     (r"/api/pull", Pull),
     (r"/api/ps", Ps),
+    (r"/api/create", Create),
+    (r"/api/blobs/(.+)", Blob),
 ]

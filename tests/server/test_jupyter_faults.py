@@ -60,3 +60,32 @@ async def test_invalid_json_and_options(jp_fetch):
     with pytest.raises(HTTPClientError) as e:
         await jp_fetch("mullama", "api", "tags", method="POST", body="{}")
     assert e.value.code == 405
+
+
+async def test_blob_uploads_stream_past_jupyters_body_limit_and_need_auth_first(jp_fetch, jp_serverapp, tiny_store):
+    import hashlib
+
+    size, chunk = 600 << 20, b"\0" * (1 << 20)
+    digest = "sha256:" + hashlib.sha256(b"\0" * size).hexdigest()
+
+    async def produce(write):
+        for _ in range(size // len(chunk)):
+            await write(chunk)
+
+    r = await jp_fetch("mullama", "api", "blobs", digest, method="POST", body_producer=produce,
+                       headers={"Content-Length": str(size)}, request_timeout=120)
+    assert r.code == 201 and (tiny_store.root / "blobs" / digest.replace(":", "-")).stat().st_size == size
+
+    sent = []
+
+    async def produce_unauthenticated(write):
+        for _ in range(64):
+            sent.append(1)
+            await write(chunk)
+
+    with pytest.raises(Exception) as e:  # 403, or the server closing before the body is done
+        await jp_fetch("mullama", "api", "blobs", "sha256:" + "0" * 64, method="POST",
+                       body_producer=produce_unauthenticated, headers={"Authorization": "", "Content-Length": str(64 << 20)})
+    # Refused once the headers were in: a 403, or the connection closed while the client still sent.
+    assert getattr(e.value, "code", None) in (403, 599) and len(sent) < 64
+    assert not [p for p in (tiny_store.root / "tmp").iterdir() if p.name.startswith("upload-")]
