@@ -280,3 +280,32 @@ def sparse_file(path, header: bytes, size: int) -> Path:
         f.write(header)
         f.truncate(size)
     return path
+
+
+def lora_adapter_gguf(path, targets, *, n_in: int, n_out: int, rank: int = 4, alpha: float = 16.0,
+                      scale: float = 0.05, seed: int = 0, arch: str = "llama") -> Path:
+    """A LoRA adapter in llama.cpp's GGUF form: for each target weight ``blk.N.attn_q.weight``,
+    ``.lora_a`` (ne [n_in, rank]) and ``.lora_b`` (ne [rank, n_out]), F32, filled with small random
+    values so the adapter really changes the model's output."""
+    import random
+    import struct as _struct
+
+    rng = random.Random(seed)
+    kv = {"general.type": "adapter", "general.architecture": arch, "adapter.type": "lora",
+          "adapter.lora.alpha": Typed(FLOAT32, alpha)}
+    tensors, blobs = [], []
+    for target in targets:
+        for suffix, shape in ((".lora_a", (n_in, rank)), (".lora_b", (rank, n_out))):
+            n = shape[0] * shape[1]
+            tensors.append((target + suffix, shape, F32))
+            blobs.append(_struct.pack(f"<{n}f", *(rng.uniform(-scale, scale) for _ in range(n))))
+    entries = _kv_entries(kv)
+    infos, data, offset = [], b"", 0
+    for (name, shape, ggml_type), blob in zip(tensors, blobs):
+        infos.append(tensor_info_bytes(name, shape, ggml_type, offset))
+        padded = pad_to(len(blob), 32)
+        data += blob + bytes(padded - len(blob))
+        offset += padded
+    path = Path(path)
+    path.write_bytes(assemble(entries, infos, data=data))
+    return path

@@ -122,6 +122,8 @@ def create(store: Store, req: CreateRequest, emit: Emit, pull: PullFn | None = N
 
     adapters = ([*base.layers_of("adapter")] if base else []) + [
         _blob_layer(store, d, "adapter") for _, d in sorted(req.adapters.items(), key=lambda kv: _relative(kv[0]))]
+    for layer in adapters:
+        _check_adapter(store, layer.digest, model[0].digest)
     projector = None
     for fname, d in req.projector.items():
         _relative(fname)
@@ -150,6 +152,31 @@ def create(store: Store, req: CreateRequest, emit: Emit, pull: PullFn | None = N
     )
     emit(Progress("success"))
     return record
+
+
+def _check_adapter(store: Store, adapter: str, weights: str) -> None:
+    """A LoRA must fit its base: llama.cpp crashes (in the runner) on one that does not, so say why here."""
+    info = read_gguf(store.blob_file(adapter))
+    if info.metadata.get("general.type") != "adapter" or info.metadata.get("adapter.type") != "lora":
+        raise InvalidRequest("ADAPTER is not a LoRA adapter GGUF (general.type must be 'adapter')",
+                             hint="convert it with llama.cpp's convert_lora_to_gguf.py")
+    base = {t.name: t.shape for t in read_gguf(store.blob_file(weights)).tensors}
+    pairs: dict[str, dict[str, tuple[int, ...]]] = {}
+    for t in info.tensors:
+        target, _, part = t.name.rpartition(".")
+        if part in ("lora_a", "lora_b"):
+            pairs.setdefault(target, {})[part] = t.shape
+    if not pairs:
+        raise InvalidRequest("ADAPTER has no lora_a/lora_b tensors")
+    for target, ab in sorted(pairs.items()):
+        a, b = ab.get("lora_a"), ab.get("lora_b")
+        shape = base.get(target)
+        if shape is None or a is None or b is None:
+            raise InvalidRequest(f"ADAPTER does not fit this model: {target} has no counterpart")
+        if len(a) < 2 or len(b) < 2 or a[0] != shape[0] or b[1] != shape[1] or a[1] != b[0]:
+            raise InvalidRequest(f"ADAPTER does not fit this model: {target} is {list(shape)}, "
+                                 f"the adapter has lora_a {list(a)} and lora_b {list(b)}",
+                                 hint="use an adapter trained for this base model")
 
 
 def _typed_params(raw: dict[str, Any]) -> dict[str, Any]:

@@ -271,3 +271,13 @@ def test_a_stalled_download_fails_clearly_and_the_next_pull_resumes(hub, tmp_pat
     hub.clear_faults()  # the hub recovers
     rec, _ = run_pull(store, f"hf:{REPO}:Q8_0")
     assert rec.model_digest == "sha256:" + hub.sha256(REPO, name)
+
+
+async def test_create_from_an_alias_pulls_the_base_first(hub, tmp_path, aliases_file):
+    from mullama_jupyter.core.create import CreateRequest
+
+    m = Manager(Store(tmp_path / "s"), ManagerConfig(engine="echo"))
+    steps = [p.status async for p in m.create(CreateRequest(model="mine", from_="tiny:1b", system="Be brief."))]
+    assert steps[0] == "pulling manifest" and "success" in steps[:-1] and steps[-1] == "success"
+    assert {r.name.display for r in m.store.list()} == {"tiny:1b", "mine:latest"}
+    assert m.store.load("mine").system == "Be brief."

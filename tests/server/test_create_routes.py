@@ -97,7 +97,8 @@ def test_cli_create_from_a_modelfile_with_a_local_file(server, tmp_path):
         f"# a terse assistant\nFROM {smollm2_file()}\nSYSTEM \"\"\"Answer in one word.\"\"\"\n"
         "PARAMETER temperature 0\nPARAMETER num_predict 24\nPARAMETER stop <|im_end|>\n"
         "MESSAGE user What is the capital of Italy?\nMESSAGE assistant Rome\n"
-        f"DIGEST sha256:{hashlib.sha256(smollm2_file().read_bytes()).hexdigest()}\nAUTHOR \"tests\"\n")
+        f"DIGEST sha256:{hashlib.sha256(smollm2_file().read_bytes()).hexdigest()}\nAUTHOR \"tests\"\n"
+        "FLASH_ATTENTION true\nGPU_LAYERS 0\nCAPABILITY tools false\n")
     env = {**server["env"], "MULLAMA_HOST": server["url"]}
     out = subprocess.run(mullama_cmd("create", "terse", "-f", str(modelfile)), capture_output=True, text=True,
                          env=env, timeout=180)
@@ -112,9 +113,40 @@ def test_cli_create_from_a_modelfile_with_a_local_file(server, tmp_path):
     assert mf.system == "Answer in one word." and mf.parameters["stop"] == ["<|im_end|>"]
     assert mf.messages == [{"role": "user", "content": "What is the capital of Italy?"},
                            {"role": "assistant", "content": "Rome"}]
-    assert mf.digest and mf.author == "tests"
+    assert mf.digest and mf.author == "tests" and mf.flash_attention is True and mf.gpu_layers == 0
+    assert mf.capabilities == {"tools": False}
     bad = tmp_path / "Bad"
     bad.write_text("FROM terse\nPARAMETER temperature hot\n")
     out = subprocess.run(mullama_cmd("create", "bad", "-f", str(bad)), capture_output=True, text=True, env=env,
                          timeout=60)
     assert out.returncode == 1 and "invalid float value [hot]" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.model
+def test_an_adapter_from_a_modelfile_changes_the_answer(server, tmp_path):
+    from tests.gguf_factory import lora_adapter_gguf
+
+    targets = [f"blk.{i}.attn_q.weight" for i in range(30)]
+    lora_adapter_gguf(tmp_path / "lora.gguf", targets, n_in=576, n_out=576, scale=0.2)
+    lora_adapter_gguf(tmp_path / "wrong.gguf", targets, n_in=100, n_out=576)  # shapes that do not fit
+    env = {**server["env"], "MULLAMA_HOST": server["url"]}
+    (tmp_path / "tuned.Modelfile").write_text(f"FROM {smollm2_file()}\nADAPTER ./lora.gguf\n")
+    out = subprocess.run(mullama_cmd("create", "tuned", "-f", str(tmp_path / "tuned.Modelfile")),
+                         capture_output=True, text=True, env=env, timeout=180)
+    assert out.returncode == 0, out.stderr
+    # llama.cpp would crash on an adapter of the wrong shape; create refuses it and says why.
+    (tmp_path / "misfit.Modelfile").write_text(f"FROM {smollm2_file()}\nADAPTER ./wrong.gguf\n")
+    out = subprocess.run(mullama_cmd("create", "misfit", "-f", str(tmp_path / "misfit.Modelfile")),
+                         capture_output=True, text=True, env=env, timeout=180)
+    assert out.returncode == 1
+    assert "ADAPTER does not fit this model: blk.0.attn_q.weight is [576, 576]" in out.stderr
+    with ollama.Client(host=server["url"]) as c:
+        digest = c.create_blob(smollm2_file())
+        c.create("plain", files={"smol.gguf": digest})
+        ask = {"messages": [{"role": "user", "content": "What is the capital of France?"}],
+               "options": {"temperature": 0, "num_predict": 16}}
+        plain = c.chat("plain", **ask).message.content
+        tuned = c.chat("tuned", **ask).message.content
+        assert plain and tuned and plain != tuned
+        assert "ADAPTER " in c.show("tuned").modelfile
+        assert "misfit" not in {m.model for m in c.list().models}
