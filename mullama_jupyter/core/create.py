@@ -243,15 +243,8 @@ def modelfile_request(mf: Any, name: str, base_dir: Path, upload: Callable[[Path
         body["parameters"] = format_params(mf.parameters)
     if mf.messages:
         body["messages"] = list(mf.messages)
-    settings: dict[str, Any] = {}
-    for key in ("gpu_layers", "flash_attention", "digest", "author"):
-        value = getattr(mf, key)
-        if value is not None:
-            settings[key] = value
-    for key in ("thinking", "toolformat", "capabilities"):
-        value = getattr(mf, key)
-        if value:
-            settings[key] = dict(value)
+    settings = dict(mf.settings)
+    settings.pop("vision_projector", None)  # a local file: uploaded below, sent as a digest
     if mf.vision_projector:
         path = _local_file(mf.vision_projector, base_dir)
         if path is None:

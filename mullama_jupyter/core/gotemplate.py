@@ -858,18 +858,21 @@ class _Lexer:
         return self.input.startswith("}}", self.pos)
 
     def lex_char(self) -> Any:
+        return self._lex_quoted("'", I_CHARCONST, "unterminated character constant")
+
+    def _lex_quoted(self, close: str, item: Any, unterminated: str) -> Any:
+        """A quoted literal with backslash escapes, ending at ``close`` on the same line."""
         while True:
             r = self.next()
             if r == "\\":
-                r2 = self.next()
-                if r2 not in ("", "\n"):
+                if self.next() not in ("", "\n"):
                     continue
-                return self.errorf("unterminated character constant")
+                return self.errorf(unterminated)
             if r in ("", "\n"):
-                return self.errorf("unterminated character constant")
-            if r == "'":
+                return self.errorf(unterminated)
+            if r == close:
                 break
-        self.emit(I_CHARCONST)
+        self.emit(item)
         return self.lex_inside_action
 
     def lex_number(self) -> Any:
@@ -910,19 +913,7 @@ class _Lexer:
         return True
 
     def lex_quote(self) -> Any:
-        while True:
-            r = self.next()
-            if r == "\\":
-                r2 = self.next()
-                if r2 not in ("", "\n"):
-                    continue
-                return self.errorf("unterminated quoted string")
-            if r in ("", "\n"):
-                return self.errorf("unterminated quoted string")
-            if r == '"':
-                break
-        self.emit(I_STRING)
-        return self.lex_inside_action
+        return self._lex_quoted('"', I_STRING, "unterminated quoted string")
 
     def lex_raw_quote(self) -> Any:
         while True:

@@ -21,6 +21,7 @@ from tornado.iostream import StreamClosedError
 from tornado.web import HTTPError, RequestHandler
 
 from ..core.errors import InvalidRequest, MullamaError
+from ..core.ollama import progress as encode
 from ..core.manager import Manager
 
 log = logging.getLogger("mullama_jupyter.server")
@@ -131,6 +132,16 @@ class Route(RequestHandler):
         self.finish_as(JSON, dumps(self.error_body(status_code, message)))
 
     # ----------------------------------------------------------------- streams
+
+    async def answer_progress(self, progress: AsyncIterator[Any], stream: bool) -> None:
+        """Pull and create: every step as NDJSON, or (``stream:false``) only the last one."""
+        if stream:
+            await self.stream_lines(progress, encode)
+            return
+        last = None
+        async for p in progress:
+            last = p
+        self.send_json(encode(last) if last else {"status": "success"})
 
     async def stream_lines(self, items: AsyncIterator[T], encode: Callable[[T], Any],
                            content_type: str = NDJSON) -> None:

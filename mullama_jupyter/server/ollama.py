@@ -139,14 +139,8 @@ class Pull(Route):
             raise InvalidRequest("model is required")
         self.manager.check_spec(spec)  # an invalid name or spec is a 400 before anything starts
         pin = body.get("digest")
-        progress = self.manager.pull(spec, digest=parse_digest(pin) if pin else None)
-        if wire.wants_stream(body):
-            await self.stream_lines(progress, wire.progress)
-        else:
-            last = None
-            async for p in progress:
-                last = p
-            self.send_json(wire.progress(last) if last else {"status": "success"})
+        await self.answer_progress(self.manager.pull(spec, digest=parse_digest(pin) if pin else None),
+                                   wire.wants_stream(body))
 
 
 class Create(Route):
@@ -154,14 +148,7 @@ class Create(Route):
         body = self.read_json()
         req = wire.parse_create(body)
         ModelName.parse(req.model)  # an invalid name is a 400 before anything starts
-        progress = self.manager.create(req)
-        if wire.wants_stream(body):
-            await self.stream_lines(progress, wire.progress)
-        else:
-            last = None
-            async for p in progress:
-                last = p
-            self.send_json(wire.progress(last) if last else {"status": "success"})
+        await self.answer_progress(self.manager.create(req), wire.wants_stream(body))
 
 
 BLOB_MAX = 1 << 40  # uploads stream to disk; Jupyter's 512 MiB body limit does not apply to them
