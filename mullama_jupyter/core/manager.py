@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
 import math
 import os
@@ -47,13 +48,14 @@ from .errors import (
     TemplateError,
 )
 from .gguf import GGUFInfo
-from .native import Chunk, CompletionRequest, EmbedRequest, EmbedResult, Metrics, Progress
+from .metrics import ManagerMetrics
+from .native import Chunk, CompletionRequest, EmbedRequest, EmbedResult, Metrics, Progress, ToolCall
 from .options import load_options, merge
 from .names import ModelName
-from .prompt import Prompt, build_prompt, check_request, thinking_markers, tool_markers
+from .prompt import Prompt, build_prompt, check_request, forced_tool, thinking_markers, tool_markers
 from .quant import KNOWN
 from .spec import hf_name, parse_spec
-from .streamparse import OutputShaper, ThinkingSplitter, ToolCallParser, ToolFormat
+from .streamparse import OutputShaper, ThinkingSplitter, ToolCallParser, ToolFormat, call_id
 from .store import ModelRecord, Store
 from .system import available_memory, human_bytes, physical_cores
 
@@ -116,9 +118,11 @@ class _Slot:
 class Manager:
     def __init__(self, store: Store, config: ManagerConfig | None = None, *,
                  runner_factory: RunnerFactory | None = None,
-                 memory_probe: Callable[[], int | None] = available_memory):
+                 memory_probe: Callable[[], int | None] = available_memory,
+                 metrics: ManagerMetrics | None = None):
         self.store = store
         self.config = config or ManagerConfig()
+        self.metrics = metrics or ManagerMetrics()
         self._factory: RunnerFactory = runner_factory or RunnerProcess.start
         self._memory_probe = memory_probe
         self._slots: dict[tuple[str, ...], _Slot] = {}
@@ -357,17 +361,25 @@ class Manager:
                 "stream_interval": self.config.stream_interval,
             }
             final: dict[str, Any] = {}
-            shaper = _shaper(record, info, req, prompt.text)
+            forced = forced_tool(req)
+            if forced is not None:
+                payload["format"] = forced
+            shaper = None if forced is not None else _shaper(record, info, req, prompt.text)
+            written: list[str] = []  # a forced call is parsed whole, at the end
             try:
                 async for msg in slot.runner.complete(payload):
                     if msg["t"] != "tok":
                         final = msg
+                    elif forced is not None:
+                        written.append(msg["text"])
                     elif shaper is None:
                         yield Chunk(content=msg["text"])
                     else:
                         content, thinking, calls = shaper.feed(msg["text"])
                         if content or thinking or calls:
                             yield Chunk(content=content, thinking=thinking, tool_calls=calls)
+                if forced is not None:
+                    yield Chunk(tool_calls=[_forced_call("".join(written))])
                 if shaper is not None:
                     content, thinking, calls = shaper.flush()
                     if content or thinking or calls:
@@ -376,6 +388,11 @@ class Manager:
                 raise RunnerCrashed() from e
             except RunnerFailed as e:
                 raise _runner_error(e) from None
+        eval_ns = int(final.get("eval_duration", 0))
+        self.metrics.generation(record.name.display, int(final.get("prompt_eval_count", 0)),
+                                int(final.get("eval_count", 0)),
+                                (load_ns + int(final.get("prompt_eval_duration", 0))) / 1e9,
+                                int(final.get("eval_count", 0)) / (eval_ns / 1e9) if eval_ns else 0.0)
         metrics = Metrics(
             total_duration=time.perf_counter_ns() - t0,
             load_duration=load_ns,
@@ -441,10 +458,12 @@ class Manager:
         if slot.waiting >= self.config.max_queue:
             raise ServerBusy()
         slot.waiting += 1
+        self.metrics.queue_depth(record.name.display, slot.waiting)
         try:
             await slot.turn.acquire()
         finally:
             slot.waiting -= 1
+            self.metrics.queue_depth(record.name.display, slot.waiting)
         slot.active += 1
         if slot.timer:
             slot.timer.cancel()
@@ -489,11 +508,13 @@ class Manager:
                 await runner.close()
             finally:
                 slot.closing.discard(runner)
+                self.metrics.model_unloaded(slot.record.name.display)
                 log.info("unloaded %s", slot.record.name)
 
     def _on_runner_exit(self, slot: _Slot, runner: RunnerProcess) -> None:
         if slot.runner is runner:
             slot.runner, slot.load_opts = None, None
+            self.metrics.runner_restart(slot.record.name.display)
             log.warning("runner of %s exited unexpectedly (code %s); the next request reloads it",
                         slot.record.name, runner.proc.returncode)
 
@@ -523,6 +544,7 @@ class Manager:
             raise LoadFailed(f"failed to load '{record.name}': {e}") from None
         runner.on_exit = lambda r: self._on_runner_exit(slot, r)
         slot.runner, slot.load_opts = runner, wanted
+        self.metrics.model_loaded(record.name.display, (time.perf_counter_ns() - t0) / 1e9)
         log.info("loaded %s in %.2f s (pid %s, n_ctx %s, threads %s)", record.name, (time.perf_counter_ns() - t0) / 1e9,
                  runner.pid, runner.info.get("n_ctx"), runner.info.get("threads"))
         return time.perf_counter_ns() - t0
@@ -589,10 +611,20 @@ class Manager:
             )
 
 
+def _forced_call(text: str) -> ToolCall:
+    """The call a grammar made the model write: ``{"name": ..., "arguments": {...}}``."""
+    try:
+        data = json.loads(text)
+        return ToolCall(data["name"], dict(data["arguments"]), id=call_id())
+    except (ValueError, KeyError, TypeError):
+        raise RunnerError("the model did not finish its tool call (raise num_predict)",
+                          hint="the call was cut off before its JSON closed") from None
+
+
 def _shaper(record: ModelRecord, info: GGUFInfo, req: CompletionRequest, prompt: str) -> OutputShaper | None:
     """How to split this model's output: thinking tags, tool-call markers (only when tools were given)."""
     think = thinking_markers(record, info)
-    tools = tool_markers(record, info) if req.tools else None
+    tools = tool_markers(record, info) if req.tools and req.tool_choice != "none" else None
     if think is None and tools is None:
         return None
     splitter = None

@@ -40,6 +40,10 @@ class CompletionRequest:
     suffix: str | None = None  # generate's fill-in-the-middle suffix (templates that use .Suffix)
     context: list[int] | None = None  # generate's (deprecated) token context to continue from
     tools: list[dict[str, Any]] = field(default_factory=list)
+    # "auto" (the model decides; calls are parsed from its output), "none" (tools are only context),
+    # "required" (it must call one) or {"name": ...} (it must call that one): the last two are
+    # enforced with a grammar, so even a model without a tool format produces a valid call.
+    tool_choice: str | dict[str, Any] = "auto"
     format: Any = None  # None, "json" or a JSON-schema dict
     options: dict[str, Any] = field(default_factory=dict)  # validated, see options.validate_options
     keep_alive: float | None = None  # seconds; None = the manager's default; math.inf = forever

@@ -168,8 +168,12 @@ def parse_generate(body: dict[str, Any]) -> CompletionRequest:
 def parse_chat(body: dict[str, Any]) -> CompletionRequest:
     messages = _get(body, "messages", list, [])
     tools = _get(body, "tools", list, [])
+    # Not in Ollama's API: "tool_choice" like OpenAI's (auto, none, required or {"name": ...}).
+    choice = body.get("tool_choice", "auto")
+    if isinstance(choice, dict) and isinstance(choice.get("function"), dict):
+        choice = {"name": choice["function"].get("name")}
     return CompletionRequest(model=model_field(body), messages=[parse_message(m, i) for i, m in enumerate(messages)],
-                             tools=tools, **_common(body))
+                             tools=tools, tool_choice=choice or "auto", **_common(body))
 
 
 def parse_embed(body: dict[str, Any]) -> EmbedRequest:

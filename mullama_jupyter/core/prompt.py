@@ -9,6 +9,7 @@ read from the same sources, so requests a model cannot serve fail with Ollama's 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import InvalidRequest
 from .gguf import GGUFInfo
@@ -81,10 +82,40 @@ def check_request(record: ModelRecord, info: GGUFInfo, req: CompletionRequest, r
         raise InvalidRequest(f"{record.name.full} does not support insert")
     if "completion" not in caps:
         raise InvalidRequest(f'"{raw_name}" does not support {"chat" if req.messages else "generate"}')
-    if req.tools and "tools" not in caps:
+    # A forced tool call (required / named) is produced by a grammar, so any model can make one.
+    if req.tools and "tools" not in caps and not forced_tool(req):
         raise InvalidRequest(f"{record.name.full} does not support tools")
+    if not isinstance(req.tool_choice, (str, dict)) or req.tool_choice not in ("auto", "none", "required") \
+            and not (isinstance(req.tool_choice, dict) and isinstance(req.tool_choice.get("name"), str)):
+        raise InvalidRequest('tool_choice must be "auto", "none", "required" or a tool name')
+    if forced_tool(req) and not req.tools:
+        raise InvalidRequest("tool_choice asks for a tool call, but no tools were given")
+    if isinstance(req.tool_choice, dict) and req.tool_choice["name"] not in _tool_names(req.tools):
+        raise InvalidRequest(f'tool_choice names "{req.tool_choice["name"]}", which is not among the tools')
     if req.think and "thinking" not in caps:
         raise InvalidRequest(f'"{raw_name}" does not support thinking')
+
+
+def _tool_names(tools: list[dict[str, Any]]) -> list[str]:
+    return [str((t.get("function") or {}).get("name", "")) for t in tools if isinstance(t, dict)]
+
+
+def forced_tool(req: CompletionRequest) -> dict[str, Any] | None:
+    """For ``tool_choice`` required or named: the JSON schema of the call the model must write."""
+    if req.tool_choice in ("auto", "none") or not req.tools:
+        return None
+    wanted = req.tool_choice.get("name") if isinstance(req.tool_choice, dict) else None
+    options = []
+    for tool in req.tools:
+        fn = tool.get("function") or {}
+        if wanted and fn.get("name") != wanted:
+            continue
+        params = fn.get("parameters") or {"type": "object"}
+        options.append({"type": "object", "properties": {"name": {"const": fn.get("name", "")}, "arguments": params},
+                        "required": ["name", "arguments"]})
+    if not options:
+        return None
+    return options[0] if len(options) == 1 else {"oneOf": options}
 
 
 def build_prompt(record: ModelRecord, info: GGUFInfo, req: CompletionRequest) -> Prompt:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from typing import Any, AsyncIterator, Callable, TypeVar
 
 from tornado.iostream import StreamClosedError
@@ -62,6 +63,9 @@ class Route(RequestHandler):
             self.send_error_json(405, "method not allowed")
             return
         self._pump = asyncio.ensure_future(fn(*args))
+        metrics, started = self.manager.metrics, time.perf_counter()
+        route = type(self).__name__
+        metrics.request_started(route)
         try:
             await self._pump
         except asyncio.CancelledError:
@@ -77,6 +81,8 @@ class Route(RequestHandler):
             self.send_error_json(500, "internal server error")
         finally:
             self._pump = None
+            metrics.request_finished(route, self.request.method or "", self.get_status(),
+                                     time.perf_counter() - started)
 
     def on_connection_close(self) -> None:
         if self._pump is not None and not self._pump.done():
@@ -112,9 +118,9 @@ class Route(RequestHandler):
         if self._finished:
             return
         if self._headers_written:
-            # Mid-stream: the status is gone already; the error is the stream's last line.
+            # Mid-stream: the status is gone already; the error is the stream's last event.
             try:
-                self.write(dumps(self.error_body(status, message)) + "\n")
+                self.write(self.stream_error(status, message))
                 self.finish_as(self._headers.get("Content-Type", NDJSON))
             except StreamClosedError:
                 pass
@@ -122,6 +128,10 @@ class Route(RequestHandler):
         self.clear_header("Content-Type")
         self.set_status(status)
         self.finish_as(JSON, dumps(self.error_body(status, message)))
+
+    def stream_error(self, status: int, message: str) -> str:
+        """The last event of a stream that failed after its first byte; families override it."""
+        return dumps(self.error_body(status, message)) + "\n"
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
@@ -145,7 +155,16 @@ class Route(RequestHandler):
 
     async def stream_lines(self, items: AsyncIterator[T], encode: Callable[[T], Any],
                            content_type: str = NDJSON) -> None:
-        """Write each item as one JSON line, flushing as it comes; see the module docstring for errors."""
+        """Write each item as one JSON line (NDJSON), flushing as it comes."""
+        await self.stream_events(items, lambda item: dumps(encode(item)) + "\n", content_type)
+
+    async def stream_events(self, items: AsyncIterator[T], encode: Callable[[T], str | None],
+                            content_type: str, end: str = "") -> None:
+        """Write each item as ``encode`` renders it (None skips it), flushing as it comes, then ``end``.
+
+        Errors follow the module docstring: before the first byte a real status and the family's
+        JSON envelope; after it, ``stream_error``'s event.
+        """
         it = items.__aiter__()
         try:
             first = await anext(it, _END)  # errors here still get a real status
@@ -154,8 +173,10 @@ class Route(RequestHandler):
             self.set_header("Cache-Control", "no-cache")
             item = first
             while item is not _END:
-                self.write(dumps(encode(item)) + "\n")  # type: ignore[arg-type]
-                await self.flush()
+                text = encode(item)  # type: ignore[arg-type]
+                if text:
+                    self.write(text)
+                    await self.flush()
                 item = await anext(it, _END)
         except MullamaError as e:
             if not self._headers_written:
@@ -166,4 +187,6 @@ class Route(RequestHandler):
             aclose = getattr(it, "aclose", None)
             if aclose is not None:
                 await aclose()
+        if end:
+            self.write(end)
         self.finish_as(content_type)

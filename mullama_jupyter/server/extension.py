@@ -39,6 +39,11 @@ class JupyterRoute(ExtensionHandlerMixin, APIHandler):
         return self.finish(chunk, set_content_type=content_type)
 
     async def prepare(self) -> None:  # type: ignore[override]
+        # Anthropic's SDK sends its key as x-api-key, which Jupyter does not read. Offer it to Jupyter's
+        # own token check as an Authorization header; Jupyter still decides whether it is valid.
+        key = self.request.headers.get("x-api-key")
+        if key and "Authorization" not in self.request.headers:
+            self.request.headers["Authorization"] = f"token {key}"
         await super().prepare()  # Jupyter's checks: host, identity, XSRF
         if self._finished or self.request.method == "OPTIONS":
             return

@@ -3,11 +3,15 @@ standalone server (at ``/``). Each family module contributes its ``ROUTES``."""
 
 from __future__ import annotations
 
+from .anthropic import ROUTES as ANTHROPIC_ROUTES
 from .base import Route
 from .manage import ROUTES as MANAGE_ROUTES
 from .ollama import ROUTES as OLLAMA_ROUTES
+from .openai import ROUTES as OPENAI_ROUTES
+from .ops import ROUTES as OPS_ROUTES
 
-ROUTES: list[tuple[str, type[Route]]] = [*OLLAMA_ROUTES, *MANAGE_ROUTES]
+ROUTES: list[tuple[str, type[Route]]] = [*OLLAMA_ROUTES, *MANAGE_ROUTES, *OPENAI_ROUTES, *ANTHROPIC_ROUTES,
+                                         *OPS_ROUTES]
 
 
 def bind(base: type, prefix: str = "") -> list[tuple[str, type]]:

@@ -1,0 +1,7 @@
+"""Anthropic-compatible route (``/v1/messages``): a translator over the native model. Filled in by its own change."""
+
+from __future__ import annotations
+
+from .base import Route
+
+ROUTES: list[tuple[str, type[Route]]] = []
