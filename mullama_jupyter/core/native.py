@@ -49,6 +49,9 @@ class CompletionRequest:
     keep_alive: float | None = None  # seconds; None = the manager's default; math.inf = forever
     think: bool | str | None = None
     want_context: bool = False  # generate returns the token context on its final chunk
+    # None: no log probabilities. n >= 0: each generated token's logprob, plus its n likeliest alternatives
+    # (OpenAI's logprobs/top_logprobs). Chunks then carry ``logprobs``, one entry per token in ``content``.
+    logprobs: int | None = None
     debug_render_only: bool = False  # answer with the rendered prompt instead of generating
 
     @property
@@ -70,12 +73,22 @@ class Metrics:
 
 
 @dataclass
+class TokenLogprob:
+    token: str
+    logprob: float
+    bytes: list[int] = field(default_factory=list)
+    top: list[tuple[str, float]] = field(default_factory=list)  # likeliest alternatives, best first
+
+
+@dataclass
 class Chunk:
     content: str = ""
     thinking: str = ""
     tool_calls: list[ToolCall] = field(default_factory=list)
     done: bool = False
     done_reason: str | None = None  # "stop" | "length" | "load" | "unload"
+    stop_sequence: str | None = None  # on the final chunk: the stop sequence that ended the text, if one did
+    logprobs: list[TokenLogprob] = field(default_factory=list)  # when the request asked for them
     metrics: Metrics | None = None
     context: list[int] | None = None
 
