@@ -49,7 +49,7 @@ from .errors import (
 )
 from .gguf import GGUFInfo
 from .metrics import ManagerMetrics
-from .native import Chunk, CompletionRequest, EmbedRequest, EmbedResult, Metrics, Progress, ToolCall
+from .native import Chunk, CompletionRequest, EmbedRequest, EmbedResult, Metrics, Progress, TokenLogprob, ToolCall
 from .options import load_options, merge
 from .names import ModelName
 from .prompt import Prompt, build_prompt, check_request, forced_tool, thinking_markers, tool_markers
@@ -365,25 +365,35 @@ class Manager:
             if forced is not None:
                 payload["format"] = forced
             shaper = None if forced is not None else _shaper(record, info, req, prompt.text)
+            if req.logprobs is not None:
+                payload["logprobs"] = req.logprobs
             written: list[str] = []  # a forced call is parsed whole, at the end
+            logprobs: list[TokenLogprob] = []  # held until a chunk carries text out with them
             try:
                 async for msg in slot.runner.complete(payload):
                     if msg["t"] != "tok":
                         final = msg
-                    elif forced is not None:
+                        continue
+                    if "lp" in msg:
+                        logprobs += [_token_logprob(e) for e in msg["lp"]]
+                    if forced is not None:
                         written.append(msg["text"])
                     elif shaper is None:
-                        yield Chunk(content=msg["text"])
+                        if msg["text"] or logprobs:
+                            yield Chunk(content=msg["text"], logprobs=logprobs)
+                            logprobs = []
                     else:
                         content, thinking, calls = shaper.feed(msg["text"])
                         if content or thinking or calls:
-                            yield Chunk(content=content, thinking=thinking, tool_calls=calls)
+                            yield Chunk(content=content, thinking=thinking, tool_calls=calls, logprobs=logprobs)
+                            logprobs = []
                 if forced is not None:
-                    yield Chunk(tool_calls=[_forced_call("".join(written))])
+                    yield Chunk(tool_calls=[_forced_call("".join(written))], logprobs=logprobs)
+                    logprobs = []
                 if shaper is not None:
                     content, thinking, calls = shaper.flush()
-                    if content or thinking or calls:
-                        yield Chunk(content=content, thinking=thinking, tool_calls=calls)
+                    if content or thinking or calls or logprobs:
+                        yield Chunk(content=content, thinking=thinking, tool_calls=calls, logprobs=logprobs)
             except RunnerGone as e:
                 raise RunnerCrashed() from e
             except RunnerFailed as e:
@@ -401,7 +411,8 @@ class Manager:
             eval_count=int(final.get("eval_count", 0)),
             eval_duration=int(final.get("eval_duration", 0)),
         )
-        yield Chunk(done=True, done_reason=final.get("reason", "stop"), metrics=metrics, context=final.get("context"))
+        yield Chunk(done=True, done_reason=final.get("reason", "stop"), metrics=metrics, context=final.get("context"),
+                    stop_sequence=final.get("stop_sequence"))
 
     async def embed(self, req: EmbedRequest) -> EmbedResult:
         t0 = time.perf_counter_ns()
@@ -609,6 +620,11 @@ class Manager:
                 f"model requires more system memory ({human_bytes(need)}) than is available ({human_bytes(have)})",
                 hint="unload other models or lower num_ctx",
             )
+
+
+def _token_logprob(entry: list[Any]) -> TokenLogprob:
+    token, logprob, raw, top = entry
+    return TokenLogprob(token, logprob, raw, [(t, lp) for t, lp in top])
 
 
 def _forced_call(text: str) -> ToolCall:

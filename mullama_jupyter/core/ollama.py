@@ -21,7 +21,8 @@ from .errors import InvalidRequest
 from .gguf import GGUFInfo
 from .manager import LoadedInfo
 from .modelfile import to_modelfile
-from .native import Chunk, CompletionRequest, EmbedRequest, EmbedResult, Message, Metrics, Progress, ToolCall
+from .native import (Chunk, CompletionRequest, EmbedRequest, EmbedResult, Message, Metrics, Progress, TokenLogprob,
+                     ToolCall)
 from .options import validate_options
 from .prompt import capabilities, effective_template
 from .store import ModelRecord
@@ -95,8 +96,17 @@ def _format(value: Any) -> Any:
     raise InvalidRequest(f'invalid format: {json.dumps(json.dumps(value))}; expected "json" or a valid JSON Schema object')
 
 
+def _logprobs(body: dict[str, Any]) -> int | None:
+    """``logprobs: true`` (+ ``top_logprobs`` 0-20) as the native count of alternatives, else None."""
+    top = _get(body, "top_logprobs", int, 0)
+    if not 0 <= top <= 20:
+        raise InvalidRequest("top_logprobs must be between 0 and 20")
+    return top if _get(body, "logprobs", bool, False) else None
+
+
 def _common(body: dict[str, Any]) -> dict[str, Any]:
     return {
+        "logprobs": _logprobs(body),
         "debug_render_only": bool(_get(body, "_debug_render_only", bool, False)),
         "options": validate_options(body.get("options")),
         "keep_alive": parse_keep_alive(body.get("keep_alive")),
@@ -259,6 +269,17 @@ def _metrics(m: Metrics | None) -> dict[str, int]:
     return {k: int(v) for k, v in pairs if v or k == "load_duration"}
 
 
+def logprob_entries(entries: list[TokenLogprob]) -> list[dict[str, Any]]:
+    """Ollama's (and OpenAI's) per-token shape."""
+    out = []
+    for e in entries:
+        d: dict[str, Any] = {"token": e.token, "logprob": e.logprob, "bytes": e.bytes}
+        if e.top:
+            d["top_logprobs"] = [{"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in e.top]
+        out.append(d)
+    return out
+
+
 def _tool_calls(calls: list[ToolCall]) -> list[dict[str, Any]]:
     return [{"id": c.id, "function": {"index": c.index, "name": c.name, "arguments": c.arguments}} for c in calls]
 
@@ -275,6 +296,8 @@ def generate_chunk(model: str, c: Chunk, created_at: str | None = None) -> dict[
     d.update(_metrics(c.metrics))
     if c.tool_calls:
         d["tool_calls"] = _tool_calls(c.tool_calls)
+    if c.logprobs:
+        d["logprobs"] = logprob_entries(c.logprobs)
     return d
 
 
@@ -287,6 +310,8 @@ def chat_chunk(model: str, c: Chunk, created_at: str | None = None) -> dict[str,
     d: dict[str, Any] = {"model": model, "created_at": created_at or now_utc(), "message": msg, "done": c.done}
     if c.done_reason:
         d["done_reason"] = c.done_reason
+    if c.logprobs:
+        d["logprobs"] = logprob_entries(c.logprobs)
     d.update(_metrics(c.metrics))
     return d
 
@@ -310,8 +335,10 @@ def merge_chunks(chunks: list[Chunk]) -> Chunk:
         content="".join(c.content for c in chunks),
         thinking="".join(c.thinking for c in chunks),
         tool_calls=[t for c in chunks for t in c.tool_calls],
+        logprobs=[e for c in chunks for e in c.logprobs],
         done=True,
         done_reason=last.done_reason,
+        stop_sequence=last.stop_sequence,
         metrics=last.metrics,
         context=last.context,
     )
@@ -430,8 +457,11 @@ def chunk_from_wire(d: dict[str, Any]) -> Chunk:
     metrics = None
     if d.get("done"):
         metrics = Metrics(**{k: int(d.get(k, 0)) for k in Metrics.__dataclass_fields__})
+    logprobs = [TokenLogprob(e.get("token", ""), float(e.get("logprob", 0.0)), list(e.get("bytes") or []),
+                             [(t.get("token", ""), float(t.get("logprob", 0.0))) for t in e.get("top_logprobs") or []])
+                for e in d.get("logprobs") or []]
     return Chunk(content=content or "", thinking=thinking or "", tool_calls=calls, done=bool(d.get("done")),
-                 done_reason=d.get("done_reason"), metrics=metrics, context=d.get("context"))
+                 done_reason=d.get("done_reason"), metrics=metrics, context=d.get("context"), logprobs=logprobs)
 
 
 def progress_from_wire(d: dict[str, Any]) -> Progress:

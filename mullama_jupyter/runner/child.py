@@ -47,10 +47,13 @@ class TokenBatcher:
     def __init__(self, chan: Channel, rid: int, interval: float):
         self.chan, self.rid, self.interval = chan, rid, interval
         self.pending: list[str] = []
+        self.logprobs: list[Any] = []
         self.last = 0.0
 
-    def emit(self, text: str) -> None:
+    def emit(self, text: str, logprobs: list[Any] | None = None) -> None:
         self.pending.append(text)
+        if logprobs:
+            self.logprobs.extend(logprobs)
         now = time.monotonic()
         if now - self.last >= self.interval:
             self._send()
@@ -61,8 +64,12 @@ class TokenBatcher:
         self.chan.send({"t": "done", "id": self.rid, **final})
 
     def _send(self) -> None:
-        if self.pending:
-            self.chan.send({"t": "tok", "id": self.rid, "text": "".join(self.pending)})
+        if self.pending or self.logprobs:
+            msg: dict[str, Any] = {"t": "tok", "id": self.rid, "text": "".join(self.pending)}
+            if self.logprobs:
+                msg["lp"] = self.logprobs
+                self.logprobs = []
+            self.chan.send(msg)
             self.pending.clear()
 
 

@@ -21,7 +21,9 @@ from typing import Any, Callable
 
 from .protocol import pack_vector
 
-Emit = Callable[[str], None]
+# emit(text, logprobs): logprobs is None unless the request asked for them; then one entry per token,
+# [token_text, logprob, token_bytes, [[alternative_text, logprob], ...]].
+Emit = Callable[..., None]
 Done = Callable[[dict[str, Any]], None]
 
 
@@ -49,6 +51,7 @@ class StopFilter:
     def __init__(self, stops: list[str]):
         self.stops = [s for s in stops if s]
         self.held = ""
+        self.matched: str | None = None  # the stop string that ended the text (Anthropic reports it)
 
     def feed(self, text: str) -> tuple[str, bool]:
         """Returns (text safe to emit, whether a stop string was hit)."""
@@ -56,10 +59,11 @@ class StopFilter:
         if not self.stops:
             self.held = ""
             return buf, False
-        hits = [i for i in (buf.find(s) for s in self.stops) if i >= 0]
+        hits = [(i, s) for i, s in ((buf.find(s), s) for s in self.stops) if i >= 0]
         if hits:
             self.held = ""
-            return buf[: min(hits)], True
+            at, self.matched = min(hits, key=lambda h: h[0])
+            return buf[:at], True
         keep = 0
         for s in self.stops:
             for n in range(min(len(s) - 1, len(buf)), 0, -1):
@@ -174,6 +178,23 @@ class LlamaEngine:
         if common >= len(tokens) - 1:
             llm.n_tokens = len(tokens) - 2
 
+    def _logprob(self, token: int, piece: bytes, top_n: int) -> list[Any]:
+        """The sampled token's log probability under the model (before temperature and the other
+        samplers, as OpenAI and Ollama report it) and the ``top_n`` likeliest tokens."""
+        import numpy as np
+
+        ptr = self._llama_cpp.llama_get_logits_ith(self.llm._ctx.ctx, -1)
+        logits = np.ctypeslib.as_array(ptr, shape=(self.llm.n_vocab(),)).astype(np.float64)
+        peak = logits.max()
+        logz = peak + np.log(np.exp(logits - peak).sum())
+        entry: list[Any] = [piece.decode("utf-8", errors="replace"), float(logits[token] - logz), list(piece), []]
+        if top_n > 0:
+            best = np.argpartition(-logits, top_n)[:top_n]
+            best = best[np.argsort(-logits[best])]
+            entry[3] = [[self._piece_of(int(t)).decode("utf-8", errors="replace"), float(logits[t] - logz)]
+                        for t in best]
+        return entry
+
     def _grammar(self, fmt: Any) -> Any:
         if fmt in (None, ""):
             return None
@@ -209,6 +230,7 @@ class LlamaEngine:
         stops = StopFilter(list(o.get("stop") or []))
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         is_eog = self._llama_cpp.llama_vocab_is_eog
+        top_n = req.get("logprobs")
         generated: list[int] = []
         reason, hit_stop, t_first = "length", False, 0
         gen = llm.generate(
@@ -239,8 +261,11 @@ class LlamaEngine:
                     reason = "stop"
                     break
                 generated.append(token)
-                text, hit = stops.feed(decoder.decode(self._piece_of(token)))
-                if text:
+                piece = self._piece_of(token)
+                text, hit = stops.feed(decoder.decode(piece))
+                if top_n is not None:
+                    emit(text, [self._logprob(token, piece, int(top_n))])
+                elif text:
                     emit(text)
                 if hit:
                     reason, hit_stop = "stop", True
@@ -259,6 +284,7 @@ class LlamaEngine:
         t_first = t_first or t_end
         final: dict[str, Any] = {
             "reason": reason,
+            "stop_sequence": stops.matched,
             "prompt_eval_count": len(tokens),
             "prompt_eval_duration": t_first - t0,
             "eval_count": len(generated),
@@ -356,7 +382,10 @@ class EchoEngine:
                 t_first = t_first or time.perf_counter_ns()
                 n += 1
                 text, hit = stops.feed(word + " ")
-                if text:
+                if req.get("logprobs") is not None:
+                    # Deterministic stand-ins: certainty for the word, nothing else likely.
+                    emit(text, [[word + " ", 0.0, list((word + " ").encode()), [[word + " ", 0.0]][: req["logprobs"]]]])
+                elif text:
                     emit(text)
                 if hit:
                     break
@@ -366,7 +395,7 @@ class EchoEngine:
         finally:
             EchoEngine.active -= 1
         t_end = time.perf_counter_ns()
-        final = {"reason": reason, "prompt_eval_count": len(words), "prompt_eval_duration": (t_first or t_end) - t0,
+        final = {"reason": reason, "stop_sequence": stops.matched, "prompt_eval_count": len(words), "prompt_eval_duration": (t_first or t_end) - t0,
                  "eval_count": n, "eval_duration": t_end - (t_first or t_end), "max_active": EchoEngine.max_active}
         if req.get("want_context"):
             final["context"] = list(range(len(words) + n))

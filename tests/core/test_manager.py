@@ -52,6 +52,10 @@ async def test_num_predict_and_stop(tiny_store):
         assert "".join(c.content for c in chunks) == "a b " and chunks[-1].done_reason == "length"
         chunks = await collect(m, ask("a b STOP d", options={"stop": ["STOP"]}))
         assert "".join(c.content for c in chunks) == "a b " and chunks[-1].done_reason == "stop"
+        assert chunks[-1].stop_sequence == "STOP"
+        scored = await collect(m, ask("a b", logprobs=1))
+        assert [(e.token, e.logprob, e.top) for c in scored for e in c.logprobs] == [("a ", 0.0, [("a ", 0.0)]),
+                                                                                    ("b ", 0.0, [("b ", 0.0)])]
     finally:
         await m.stop()
 

@@ -6,7 +6,7 @@ import pytest
 
 from mullama_jupyter.core import ollama as wire
 from mullama_jupyter.core.errors import InvalidOption, InvalidRequest
-from mullama_jupyter.core.native import Chunk, Metrics, Progress, ToolCall
+from mullama_jupyter.core.native import Chunk, Metrics, Progress, TokenLogprob, ToolCall
 
 
 def test_generate_request():
@@ -32,6 +32,8 @@ def test_generate_request():
     ({"model": "m", "context": ["a"]}, 'invalid value for "context": expected an array of integers'),
     ({"model": "m", "images": ["%%%"]}, "illegal base64 data in images"),
     ({"model": 5}, 'invalid value for "model": expected a string, got a number'),
+    ({"model": "m", "logprobs": True, "top_logprobs": 21}, "top_logprobs must be between 0 and 20"),
+    ({"model": "m", "logprobs": "yes"}, 'invalid value for "logprobs": expected a boolean, got a string'),
 ])
 def test_generate_request_errors(body, message):
     with pytest.raises(InvalidRequest) as e:
@@ -87,6 +89,24 @@ def test_chunk_shapes_follow_ollamas_field_order():
     assert chat["message"] == {"role": "assistant", "content": "x"}
     calls = wire.chat_chunk("m", Chunk(tool_calls=[ToolCall("f", {"a": 1}, id="call_1")]), "T")
     assert calls["message"]["tool_calls"] == [{"id": "call_1", "function": {"index": 0, "name": "f", "arguments": {"a": 1}}}]
+
+
+def test_log_probabilities_on_the_wire():
+    assert wire.parse_chat({"model": "m"}).logprobs is None
+    assert wire.parse_chat({"model": "m", "logprobs": True}).logprobs == 0
+    assert wire.parse_generate({"model": "m", "logprobs": True, "top_logprobs": 2}).logprobs == 2
+    assert wire.parse_generate({"model": "m", "top_logprobs": 2}).logprobs is None  # only with logprobs: true
+    entry = TokenLogprob("é", -0.5, [195, 169], [("é", -0.5), ("e", -1.25)])
+    line = wire.chat_chunk("m", Chunk(content="é", logprobs=[entry]), "T")
+    assert line["logprobs"] == [{"token": "é", "logprob": -0.5, "bytes": [195, 169], "top_logprobs": [
+        {"token": "é", "logprob": -0.5, "bytes": [195, 169]}, {"token": "e", "logprob": -1.25, "bytes": [101]}]}]
+    assert list(line) == ["model", "created_at", "message", "done", "logprobs"]
+    bare = wire.generate_chunk("m", Chunk(content="x", logprobs=[TokenLogprob("x", -1.0, [120])]), "T")
+    assert bare["logprobs"] == [{"token": "x", "logprob": -1.0, "bytes": [120]}]
+    assert wire.chunk_from_wire(line).logprobs == [entry]
+    merged = wire.merge_chunks([Chunk(content="a", logprobs=[entry]), Chunk(content="b", logprobs=[entry]),
+                                Chunk(done=True, stop_sequence="END")])
+    assert merged.logprobs == [entry, entry] and merged.stop_sequence == "END"
 
 
 def test_created_at_is_rfc3339_utc():

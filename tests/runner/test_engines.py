@@ -29,6 +29,8 @@ def test_stop_filter_holds_back_possible_stop_prefixes():
     assert g.feed("a</") == ("a", False)
     assert g.flush() == "</"
     assert StopFilter([]).feed("x") == ("x", False)
+    h = StopFilter(["b", "ab"])
+    assert h.feed("xab") == ("x", True) and h.matched == "ab"  # the earliest match wins, and is named
 
 
 def ask(text, **options):
@@ -50,6 +52,29 @@ async def test_stop_strings_end_generation_and_are_not_emitted(model_store_dir):
         cut = await collect(m, ask("Count from 1 to 10, separated by commas.", num_predict=48, stop=["5"]))
         text = "".join(c.content for c in cut)
         assert "5" not in text and full.startswith(text) and cut[-1].done_reason == "stop"
+        assert cut[-1].stop_sequence == "5"
+        assert (await collect(m, ask("Count from 1 to 10.", num_predict=4)))[-1].stop_sequence is None
+    finally:
+        await m.stop()
+
+
+async def test_log_probabilities_come_with_every_token(model_store_dir):
+    m = Manager(Store(model_store_dir))
+    try:
+        req = ask("Count from 1 to 10, separated by commas.", num_predict=10)
+        req.logprobs = 3
+        chunks = await collect(m, req)
+        entries = [e for c in chunks for e in c.logprobs]
+        assert len(entries) == chunks[-1].metrics.eval_count == 10
+        assert "".join(e.token for e in entries) == "".join(c.content for c in chunks)
+        for e in entries:
+            assert e.logprob <= 0 and len(e.top) == 3 and bytes(e.bytes).decode() == e.token
+            # Greedy decoding picks the likeliest token; the alternatives come best first.
+            assert e.top[0] == (e.token, pytest.approx(e.logprob))
+            assert [lp for _, lp in e.top] == sorted((lp for _, lp in e.top), reverse=True)
+        plain = await collect(m, ask("Count from 1 to 10, separated by commas.", num_predict=10))
+        assert "".join(c.content for c in plain) == "".join(e.token for e in entries)
+        assert all(not c.logprobs for c in plain)
     finally:
         await m.stop()
 

@@ -73,6 +73,17 @@ def test_chat(client: ollama.Client) -> None:
     assert stream[-1].done and stream[-1].message.content == ""
 
 
+def test_log_probabilities_with_the_ollama_client(client: ollama.Client) -> None:
+    r = client.chat(MODEL, messages=[{"role": "user", "content": "Hi"}], logprobs=True, top_logprobs=2,
+                    options={"temperature": 0, "num_predict": 6})
+    assert len(r.logprobs) == r.eval_count and "".join(e.token for e in r.logprobs) == r.message.content
+    assert all(len(e.top_logprobs) == 2 and e.top_logprobs[0].token == e.token for e in r.logprobs)
+    parts = list(client.generate(MODEL, "Hi", logprobs=True, stream=True, options={"num_predict": 6}))
+    assert sum(len(p.logprobs or []) for p in parts) == parts[-1].eval_count
+    with pytest.raises(ollama.ResponseError, match="top_logprobs must be between 0 and 20"):
+        client.generate(MODEL, "Hi", logprobs=True, top_logprobs=21)
+
+
 def test_embed(client: ollama.Client) -> None:
     r = client.embed(MODEL, input=["The cat sat.", "A feline was sitting.", "Stock markets fell."])
     assert len(r.embeddings) == 3 and len(r.embeddings[0]) == 576
