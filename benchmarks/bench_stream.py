@@ -5,6 +5,7 @@ Same model file, thread count, context size, prompt and greedy sampling on every
   direct      llama_cpp.Llama.create_chat_completion(stream=True) in this process
   manager     our Manager in this process (runner child + pipe), read on an asyncio loop
   http        `mullama serve` in a subprocess, POST /api/chat read as NDJSON
+  openai      the same `mullama serve`, POST /v1/chat/completions read as SSE (our OpenAI translator)
   llama.srv   llama-cpp-python's own OpenAI server, POST /v1/chat/completions read as SSE
 
 Run from the repo root on an idle machine:  python benchmarks/bench_stream.py --tokens 256 --runs 5
@@ -224,6 +225,41 @@ class MullamaHTTP(Server):
         return clock.done(rate)
 
 
+def sse_content(lines: Iterator[bytes], clock: Clock) -> None:
+    """Feed the content deltas of an OpenAI chat stream to ``clock``."""
+    for line in lines:
+        line = line.strip()
+        if not line.startswith(b"data:"):
+            continue  # blank separators and ": ping" comments
+        data = line[5:].strip()
+        if data == b"[DONE]":
+            break
+        d = json.loads(data)
+        if "error" in d:
+            raise RuntimeError(str(d["error"]))
+        for choice in d.get("choices", []):
+            clock.content(choice.get("delta", {}).get("content"))
+
+
+class MullamaOpenAI:
+    """Our OpenAI route on the `http` side's server: what the translator costs over /api/chat."""
+
+    name = "mullama serve /v1/chat (SSE)"
+
+    def __init__(self, http: MullamaHTTP) -> None:
+        self.http, self.args = http, http.args
+
+    def run(self) -> Sample:
+        clock = Clock()
+        sse_content(self.http.stream("/v1/chat/completions", {
+            "model": self.http.model, "messages": [{"role": "user", "content": self.args.prompt}], "stream": True,
+            "temperature": 0, "max_tokens": self.args.tokens, "seed": SEED}), clock)
+        return clock.done()
+
+    def close(self) -> None:
+        pass  # the server belongs to the http side
+
+
 class LlamaCppServer(Server):
     name = "llama_cpp.server (SSE)"
     ready_path = "/v1/models"
@@ -239,18 +275,9 @@ class LlamaCppServer(Server):
     def run(self) -> Sample:
         # repeat_penalty: the server's default is 1.1, the library's 1.0; greedy output must match.
         clock = Clock()
-        lines = self.stream("/v1/chat/completions", {
+        sse_content(self.stream("/v1/chat/completions", {
             "messages": [{"role": "user", "content": self.args.prompt}], "stream": True, "temperature": 0,
-            "max_tokens": self.args.tokens, "seed": SEED, "repeat_penalty": 1.0})
-        for line in lines:
-            line = line.strip()
-            if not line.startswith(b"data:"):
-                continue  # blank separators and ": ping" comments
-            data = line[5:].strip()
-            if data == b"[DONE]":
-                break
-            for choice in json.loads(data).get("choices", []):
-                clock.content(choice.get("delta", {}).get("content"))
+            "max_tokens": self.args.tokens, "seed": SEED, "repeat_penalty": 1.0}), clock)
         return clock.done()
 
 
@@ -365,7 +392,8 @@ def main() -> int:
             # Sides start (and warm up) one after the other; the first request of each pays page-in.
             starters = [("direct", lambda: Direct(model_path, args)),
                         ("manager", lambda: InProcess(store, model_name, args)),
-                        ("http", lambda: MullamaHTTP(str(store.root), model_name, args, Path(tmp) / "mullama.log"))]
+                        ("http", lambda: MullamaHTTP(str(store.root), model_name, args, Path(tmp) / "mullama.log")),
+                        ("openai", lambda: MullamaOpenAI(sides[2]))]
             why_not = "skipped (--skip-server)" if args.skip_server else llama_server_available()
             if why_not:
                 print(f"note: llama_cpp.server {why_not}")

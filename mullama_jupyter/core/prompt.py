@@ -82,16 +82,17 @@ def check_request(record: ModelRecord, info: GGUFInfo, req: CompletionRequest, r
         raise InvalidRequest(f"{record.name.full} does not support insert")
     if "completion" not in caps:
         raise InvalidRequest(f'"{raw_name}" does not support {"chat" if req.messages else "generate"}')
-    # A forced tool call (required / named) is produced by a grammar, so any model can make one.
-    if req.tools and "tools" not in caps and not forced_tool(req):
-        raise InvalidRequest(f"{record.name.full} does not support tools")
     if not isinstance(req.tool_choice, (str, dict)) or req.tool_choice not in ("auto", "none", "required") \
             and not (isinstance(req.tool_choice, dict) and isinstance(req.tool_choice.get("name"), str)):
         raise InvalidRequest('tool_choice must be "auto", "none", "required" or a tool name')
-    if forced_tool(req) and not req.tools:
+    if req.tool_choice not in ("auto", "none") and not req.tools:
         raise InvalidRequest("tool_choice asks for a tool call, but no tools were given")
     if isinstance(req.tool_choice, dict) and req.tool_choice["name"] not in _tool_names(req.tools):
         raise InvalidRequest(f'tool_choice names "{req.tool_choice["name"]}", which is not among the tools')
+    # A forced tool call (required / named) is produced by a grammar, so any model can make one; with
+    # "none" the tools are only context, which a template without tools simply leaves out.
+    if req.tools and req.tool_choice != "none" and "tools" not in caps and not forced_tool(req):
+        raise InvalidRequest(f"{record.name.full} does not support tools")
     if req.think and "thinking" not in caps:
         raise InvalidRequest(f'"{raw_name}" does not support thinking')
 

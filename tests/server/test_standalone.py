@@ -84,6 +84,34 @@ def test_log_probabilities_with_the_ollama_client(client: ollama.Client) -> None
         client.generate(MODEL, "Hi", logprobs=True, top_logprobs=21)
 
 
+WEATHER = {"type": "function", "function": {
+    "name": "get_weather", "description": "Current weather in a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 30}}, "required": ["city"]}}}
+
+
+def test_a_forced_tool_call_from_the_real_model(client: ollama.Client, standalone: str) -> None:
+    # SmolLM2 has no tool format: auto tool use is refused, a required one is written under a grammar.
+    with pytest.raises(ollama.ResponseError, match="does not support tools"):
+        client.chat(MODEL, messages=[{"role": "user", "content": "Weather in Paris?"}], tools=[WEATHER])
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "What is the weather in Paris?"}],
+            "tools": [WEATHER], "tool_choice": "required", "stream": False,
+            "options": {"temperature": 0, "num_predict": 48}}
+    status, r = _post(standalone + "/api/chat", json.dumps(body).encode())
+    assert status == 200, r
+    [call] = r["message"]["tool_calls"]
+    assert call["function"]["name"] == "get_weather" and isinstance(call["function"]["arguments"]["city"], str)
+    assert call["id"].startswith("call_") and r["message"]["content"] == ""
+    # Streamed, the call arrives whole in one line before the final one.
+    req = urllib.request.Request(standalone + "/api/chat", data=json.dumps(
+        {**body, "stream": True, "tool_choice": {"type": "function", "function": {"name": "get_weather"}}}).encode())
+    with urllib.request.urlopen(req) as resp:
+        lines = [json.loads(x) for x in resp.read().splitlines()]
+    calls = [c for x in lines for c in x["message"].get("tool_calls", [])]
+    assert [c["function"]["name"] for c in calls] == ["get_weather"] and lines[-1]["done"]
+    status, r = _post(standalone + "/api/chat", json.dumps({**body, "tool_choice": {"name": "nope"}}).encode())
+    assert (status, r) == (400, {"error": 'tool_choice names "nope", which is not among the tools'})
+
+
 def test_embed(client: ollama.Client) -> None:
     r = client.embed(MODEL, input=["The cat sat.", "A feline was sitting.", "Stock markets fell."])
     assert len(r.embeddings) == 3 and len(r.embeddings[0]) == 576
