@@ -605,7 +605,19 @@ Standalone (`mullama serve`):
 
 
 def magics_sections() -> dict[str, str]:
-    return {"usage": fenced(magics.USAGE)}
+    from mullama_jupyter.magics import commands
+
+    parsers = commands.build()
+    helps = []
+    for name, _, _ in commands.COMMANDS:
+        parser = _stable(parsers[name])
+        helps.append(f"### {name}\n\n" + fenced(parser.format_help().rstrip()))
+    cls = magics.MullamaMagics
+    own = cls.class_own_traits(config=True)
+    settings = table(["setting", "type", "default", "what it does"],
+                     [[code(f"{cls.__name__}.{name}"), trait_type(t), code(t.default_value_repr()), rst_to_md(t.help)]
+                      for name, t in sorted(own.items())])
+    return {"usage": fenced(magics.usage()), "commands": "\n\n".join(helps), "settings": settings}
 
 
 MAGICS_SEED = f"""\

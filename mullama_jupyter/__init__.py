@@ -27,4 +27,9 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    pass
+    """``%unload_ext mullama_jupyter``: the magics and their history hook go away."""
+    magics = ipython.magics_manager.registry.pop("MullamaMagics", None)
+    if magics is not None:
+        magics.close()
+        ipython.magics_manager.magics["line"].pop("mullama", None)
+        ipython.magics_manager.magics["cell"].pop("mullama", None)

@@ -406,10 +406,11 @@ class Client:
     # ------------------------------------------------------------------- inference
 
     def generate(self, model: str, prompt: str, *, system: str | None = None, options: dict[str, Any] | None = None,
-                 keep_alive: float | str | None = None, raw: bool = False, format: Any = None) -> Response:
+                 keep_alive: float | str | None = None, raw: bool = False, format: Any = None,
+                 think: bool | str | None = None) -> Response:
         body: dict[str, Any] = {"model": model, "prompt": prompt, "stream": True}
         for key, value in (("system", system), ("options", options), ("keep_alive", keep_alive),
-                           ("format", format)):
+                           ("format", format), ("think", think)):
             if value is not None:
                 body[key] = value
         if raw:
@@ -417,10 +418,12 @@ class Client:
         return self._complete("/api/generate", body, wire.parse_generate, model)
 
     def chat(self, model: str, messages: Iterable[Message | dict[str, Any]], *, options: dict[str, Any] | None = None,
-             keep_alive: float | str | None = None, format: Any = None, tools: list[dict[str, Any]] | None = None) -> Response:
+             keep_alive: float | str | None = None, format: Any = None, tools: list[dict[str, Any]] | None = None,
+             think: bool | str | None = None) -> Response:
         msgs = [m if isinstance(m, dict) else _message_json(m) for m in messages]
         body: dict[str, Any] = {"model": model, "messages": msgs, "stream": True}
-        for key, value in (("options", options), ("keep_alive", keep_alive), ("format", format), ("tools", tools)):
+        for key, value in (("options", options), ("keep_alive", keep_alive), ("format", format), ("tools", tools),
+                           ("think", think)):
             if value is not None:
                 body[key] = value
         return self._complete("/api/chat", body, wire.parse_chat, model)

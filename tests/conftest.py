@@ -143,6 +143,37 @@ def standalone(model_store_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
         log.close()
 
 
+JUPYTER_TOKEN = "test-token-123"
+JUPYTER_BASE = "/lab-base/"
+
+
+@pytest.fixture(scope="session")
+def jupyter_server(model_store_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """A real ``jupyter server`` process, the extension enabled by its installed config, below a
+    non-root base_url, with the real model in its store."""
+    root = tmp_path_factory.mktemp("jupyter-server")
+    runtime = root / "runtime"
+    port = free_port()
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime), "MULLAMA_CACHE_DIR": str(model_store_dir)}
+    env.pop("MULLAMA_HOST", None)
+    env.pop("MULLAMA_TOKEN", None)
+    log = (root / "server.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", f"--port={port}",
+         "--ServerApp.port_retries=0", f"--IdentityProvider.token={JUPYTER_TOKEN}",
+         f"--ServerApp.base_url={JUPYTER_BASE}", f"--ServerApp.root_dir={root}"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root,
+    )
+    url = f"http://127.0.0.1:{port}{JUPYTER_BASE}"
+    try:
+        wait_http(url + "api/status", timeout=90, proc=proc)
+        yield {"url": url, "runtime": runtime, "proc": proc, "log": root / "server.log", "root": root,
+               "token": JUPYTER_TOKEN}
+    finally:
+        stop_process(proc)
+        log.close()
+
+
 def stop_process(proc: subprocess.Popen, timeout: float = 20) -> None:
     """SIGTERM (the servers stop their runners on it), then SIGKILL if it hangs."""
     proc.terminate()
