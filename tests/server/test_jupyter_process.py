@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import ollama
+import openai
 import pytest
 from jupyter_client import BlockingKernelClient
 
@@ -62,6 +63,19 @@ def test_ollama_client_through_jupyter(jupyter):
     with ollama.Client(host=jupyter["url"] + "mullama") as anonymous, pytest.raises(ollama.ResponseError) as e:
         anonymous.list()
     assert e.value.status_code == 403
+
+
+def test_openai_client_through_jupyter(jupyter):
+    with openai.OpenAI(base_url=jupyter["url"] + "mullama/v1", api_key=TOKEN, max_retries=0) as c:
+        assert [m.id for m in c.models.list()] == [MODEL]
+        parts = list(c.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Hello!"}],
+                                               max_tokens=8, temperature=0, stream=True))
+        assert parts[0].choices[0].delta.role == "assistant" and parts[-1].choices[0].finish_reason
+        assert "".join(p.choices[0].delta.content or "" for p in parts)
+    with openai.OpenAI(base_url=jupyter["url"] + "mullama/v1", api_key="wrong", max_retries=0) as c, \
+            pytest.raises(openai.PermissionDeniedError) as e:
+        c.models.list()
+    assert e.value.body["type"] == "permission_error"
 
 
 def test_a_kernel_started_by_the_server_reaches_the_extension_with_the_magics(jupyter):
