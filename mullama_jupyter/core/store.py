@@ -136,7 +136,9 @@ class Store:
     def __init__(self, root: str | os.PathLike[str] | None = None, *,
                  ollama: str | os.PathLike[str] | bool | None = None, read_only: bool = False):
         """``ollama``: None finds the Ollama store by itself, False ignores it, a path names it."""
-        self.root = Path(root).expanduser() if root is not None else default_root()
+        # Resolved once: validated paths are resolved too, and a symlinked root (pytest-current, a
+        # home on another disk) must not make them look outside the store.
+        self.root = (Path(root).expanduser() if root is not None else default_root()).resolve()
         if ollama is None:
             ollama_root = default_ollama_root()
         elif ollama is False or ollama is True:

@@ -111,3 +111,16 @@ def test_stale_temp_files_are_swept(tmp_path):
     fresh.write_bytes(b"y")
     assert store.sweep_tmp() == 1
     assert not old.exists() and fresh.exists()
+
+
+def test_a_store_reached_through_a_symlink_works(tmp_path):
+    from tests.gguf_factory import tiny_llama_gguf
+    from mullama_jupyter.core.pull import pull
+
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    store = Store(tmp_path / "link")
+    pull(store, str(tiny_llama_gguf(tmp_path / "t.gguf")), lambda p: None)
+    [record] = store.list()
+    assert store.load(record.name.display).digest == record.digest
