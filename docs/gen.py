@@ -671,6 +671,17 @@ Errors print one line that says what to do next (for example, to pull a missing 
 """
 
 
+# ----------------------------------------------------------------------------- monitoring.md
+
+
+def monitoring_sections() -> dict[str, str]:
+    from mullama_jupyter.core.metrics import ManagerMetrics
+
+    rows = [[code(r["name"]), r["type"], ", ".join(code(label) for label in r["labels"]) or "–", r["help"]]
+            for r in ManagerMetrics().describe()]
+    return {"metrics": table(["metric", "type", "labels", "meaning"], rows)}
+
+
 # ----------------------------------------------------------------------------- splicing and files
 
 
@@ -690,6 +701,7 @@ DOCS = [
     Doc("configuration.md", CONFIGURATION_SEED, configuration_sections),
     Doc("http-api.md", HTTP_SEED, http_sections),
     Doc("magics.md", MAGICS_SEED, magics_sections),
+    Doc("monitoring.md", "", monitoring_sections),
 ]
 
 BEGIN = re.compile(r"<!-- BEGIN GENERATED: ([\w-]+) -->")

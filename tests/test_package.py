@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_public_names():
     assert sorted(mullama_jupyter.__all__) == sorted(
-        ["__version__", "load_ipython_extension", "unload_ipython_extension", "_jupyter_server_extension_points"])
+        ["__version__", "embed", "load_ipython_extension", "unload_ipython_extension", "_jupyter_server_extension_points"])
     for name in mullama_jupyter.__all__:
         assert hasattr(mullama_jupyter, name)
 

@@ -311,6 +311,13 @@ class Manager:
         rows.sort(key=lambda r: r.expires_at, reverse=True)
         return rows
 
+    def queues(self) -> dict[str, dict[str, int]]:
+        """Per model that has been used: requests waiting and running, and its runner's threads (0 when
+        not loaded). Read-only, for status pages."""
+        return {s.record.name.display: {"waiting": s.waiting, "active": s.active,
+                                        "threads": int(s.runner.info.get("threads") or 0) if s.runner else 0}
+                for s in list(self._slots.values())}
+
     async def unload(self, name: str) -> None:
         record = await self.resolve(name)
         slot = self._slots.get(record.name.key)

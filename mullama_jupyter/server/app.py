@@ -19,11 +19,14 @@ from urllib.parse import urlsplit
 
 import tornado.httpserver
 import tornado.web
+import tornado.websocket
+from tornado.httputil import HTTPServerRequest
 
 from ..core.errors import MullamaError
 from ..core.manager import Manager
-from .base import Route
+from .base import JSON, Route, dumps
 from .routes import bind
+from .ws import PING_INTERVAL, ChatProtocol
 
 log = logging.getLogger("mullama_jupyter.server")
 
@@ -79,6 +82,30 @@ def origin_allowed(origin: str, sec: Security) -> bool:
     return (parts.hostname or "") in ("localhost", "127.0.0.1", "::1", "0.0.0.0")
 
 
+def refusal(request: HTTPServerRequest, sec: Security, *, query_key: bool = False) -> tuple[int, str] | None:
+    """Why a request must be refused, as (status, message), or None: the Host, Origin and API-key checks
+    in front of every route and of the WebSocket (``query_key``: browsers cannot set headers on a
+    WebSocket, so there the key may also come as ``?token=``)."""
+    if sec.host_check and not host_allowed(request.host or "", sec):
+        log.warning("rejected Host header %r", (request.host or "")[:100].encode("unicode_escape").decode())
+        return 403, "forbidden: unknown host"
+    origin = request.headers.get("Origin")
+    if origin and not origin_allowed(origin, sec):
+        return 403, "forbidden: origin not allowed"
+    if sec.api_key and request.method != "OPTIONS" and not key_ok(request, sec.api_key, query_key):
+        return 401, "unauthorized"
+    return None
+
+
+def key_ok(request: HTTPServerRequest, key: str, query_key: bool = False) -> bool:
+    auth = request.headers.get("Authorization", "")
+    scheme, _, value = auth.partition(" ")
+    given = value.strip() if scheme.lower() == "bearer" else request.headers.get("x-api-key", "")
+    if not given and query_key:
+        given = (request.query_arguments.get("token") or [b""])[-1].decode("utf-8", "replace")
+    return bool(given) and hmac.compare_digest(given.encode(), key.encode())
+
+
 class StandaloneRoute(Route):
     """Host, Origin and API-key checks before any route runs."""
 
@@ -87,29 +114,16 @@ class StandaloneRoute(Route):
         return self.settings["mullama_security"]
 
     async def prepare(self) -> None:  # type: ignore[override]
-        sec = self.security
-        if sec.host_check and not host_allowed(self.request.host or "", sec):
-            log.warning("rejected Host header %r", (self.request.host or "")[:100].encode("unicode_escape").decode())
-            self.send_error_json(403, "forbidden: unknown host")
-            return
         origin = self.request.headers.get("Origin")
-        if origin:
-            if not origin_allowed(origin, sec):
-                self.send_error_json(403, "forbidden: origin not allowed")
-                return
+        if origin and origin_allowed(origin, self.security):  # also on a 401, so the page can read it
             self.set_header("Access-Control-Allow-Origin", origin)
             self.set_header("Vary", "Origin")
-        if sec.api_key and self.request.method != "OPTIONS" and not self._key_ok(sec.api_key):
-            self.send_error_json(401, "unauthorized")
+        refused = refusal(self.request, self.security)
+        if refused is not None:
+            self.send_error_json(*refused)
             return
         if self.request.method != "OPTIONS":
             await self.after_auth()
-
-    def _key_ok(self, key: str) -> bool:
-        auth = self.request.headers.get("Authorization", "")
-        scheme, _, value = auth.partition(" ")
-        given = value.strip() if scheme.lower() == "bearer" else self.request.headers.get("x-api-key", "")
-        return bool(given) and hmac.compare_digest(given.encode(), key.encode())
 
     def options(self, *args: str) -> None:
         self.set_header("Access-Control-Allow-Methods", "GET, HEAD, POST, DELETE, OPTIONS")
@@ -130,6 +144,22 @@ class StandaloneRoute(Route):
         await self.dispatch("delete", *args)
 
 
+class StandaloneChatSocket(ChatProtocol, tornado.websocket.WebSocketHandler):
+    """``/ws/chat`` behind the same checks as every route, refused before the upgrade."""
+
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        refused = refusal(self.request, self.settings["mullama_security"], query_key=True)
+        if refused is not None:
+            self.set_status(refused[0])
+            self.set_header("Content-Type", JSON)
+            self.finish(dumps({"error": refused[1]}))
+            return
+        await super().get(*args, **kwargs)
+
+    def check_origin(self, origin: str) -> bool:
+        return origin_allowed(origin, self.settings["mullama_security"])  # refusal() has the final word anyway
+
+
 class NotFound(StandaloneRoute):
     async def handle_get(self, *args: str) -> None:
         self.send_error_json(404, "404 page not found")
@@ -139,10 +169,12 @@ class NotFound(StandaloneRoute):
 
 def make_app(manager: Manager, security: Security | None = None) -> tornado.web.Application:
     return tornado.web.Application(
-        bind(StandaloneRoute),
+        [*bind(StandaloneRoute), (r"/ws/chat", StandaloneChatSocket)],
         default_handler_class=NotFound,
         mullama_manager=manager,
         mullama_security=security or Security(),
+        mullama_runs_in="standalone",
+        websocket_ping_interval=PING_INTERVAL,
     )
 
 

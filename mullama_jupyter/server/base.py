@@ -41,6 +41,7 @@ class Route(RequestHandler):
     """Behaviour of one route; the hosting base class supplies auth and ``finish_as``."""
 
     _pump: asyncio.Future[Any] | None = None
+    route_label = ""  # "family.Class", set by routes.bind: openai.Models and manage.Models are two routes
 
     @property
     def manager(self) -> Manager:
@@ -64,7 +65,7 @@ class Route(RequestHandler):
             return
         self._pump = asyncio.ensure_future(fn(*args))
         metrics, started = self.manager.metrics, time.perf_counter()
-        route = type(self).__name__
+        route = self.route_label or type(self).__name__
         metrics.request_started(route)
         try:
             await self._pump

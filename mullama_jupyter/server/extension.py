@@ -12,11 +12,14 @@ import os
 import time
 from typing import Any
 
-from jupyter_server.auth.decorator import authorized
-from jupyter_server.base.handlers import APIHandler
+from jupyter_core.utils import ensure_async
+from jupyter_server.auth.decorator import authorized, ws_authenticated
+from jupyter_server.base.handlers import APIHandler, JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
+from tornado.websocket import WebSocketHandler
 from traitlets import Bool, Dict, Enum, Float, Integer, List, TraitError, Unicode, validate
 
 from ..core.durations import parse_keep_alive_setting
@@ -25,6 +28,7 @@ from ..core.manager import Manager, ManagerConfig
 from ..core.store import Store
 from .base import Route
 from .routes import bind
+from .ws import ChatProtocol
 
 PREFIX = "mullama"
 
@@ -71,6 +75,29 @@ class JupyterRoute(ExtensionHandlerMixin, APIHandler):
     @authorized
     async def delete(self, *args: str) -> None:
         await self.dispatch("delete", *args)
+
+
+class JupyterChatSocket(ChatProtocol, WebSocketMixin, WebSocketHandler, JupyterHandler):
+    """``/ws/chat`` behind Jupyter's auth, checked before the upgrade as for kernel sockets: the token
+    comes as ``?token=`` (browsers) or an Authorization header; a refusal is a 403, never an open socket."""
+
+    auth_resource = "mullama"
+
+    def set_default_headers(self) -> None:
+        pass  # JupyterHandler's headers (CSP, ...) mean nothing to a socket
+
+    def get_compression_options(self) -> Any:
+        return self.settings.get("websocket_compression_options", None)
+
+    async def pre_get(self) -> None:
+        # The same permission as POST /api/chat (a chat writes nothing, but it spends the server's CPU).
+        if not await ensure_async(self.authorizer.is_authorized(self, self.current_user, "write", self.auth_resource)):
+            raise web.HTTPError(403)
+
+    @ws_authenticated
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        await self.pre_get()
+        await super().get(*args, **kwargs)
 
 
 class MullamaExtension(ExtensionApp):
@@ -141,11 +168,13 @@ class MullamaExtension(ExtensionApp):
         ollama = False if self.ollama_models.strip().lower() == "none" else (self.ollama_models or None)
         self.manager = Manager(Store(self.models_dir or None, ollama=ollama), config)
         self.settings["mullama_manager"] = self.manager
+        self.settings["mullama_runs_in"] = "jupyter"
         self.log.info("mullama: model store %s (initialised in %.0f ms)", self.manager.store.root,
                       (time.perf_counter() - t0) * 1000)
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(bind(JupyterRoute, PREFIX))
+        self.handlers.append((PREFIX + "/ws/chat", JupyterChatSocket))
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         await self.manager.start()

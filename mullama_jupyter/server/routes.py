@@ -23,6 +23,7 @@ def bind(base: type, prefix: str = "") -> list[tuple[str, type]]:
     out = []
     root = prefix.rstrip("/")
     for pattern, route in ROUTES:
-        cls = type(route.__name__, (base, route), {"__module__": base.__module__})
+        label = f"{route.__module__.rsplit('.', 1)[-1]}.{route.__name__}"
+        cls = type(route.__name__, (base, route), {"__module__": base.__module__, "route_label": label})
         out.append((root + ("/?" if pattern == "/" else pattern), cls))
     return out

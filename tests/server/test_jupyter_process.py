@@ -109,7 +109,12 @@ def test_a_kernel_started_by_the_server_reaches_the_extension_with_the_magics(ju
             port = jupyter["url"].split(":")[2].split("/")[0]
             assert f"mullama: server at http://localhost:{port}{BASE}mullama (scheme http, host localhost, " \
                    f"port {port}, base_url {BASE})" in text
-            assert "Paris" in text
+            # The answer streamed as display updates, then became the cell's value, rendered as markdown.
+            updates = [m["content"]["data"].get("text/plain", "") for m in outputs[:before]
+                       if m["msg_type"] in ("display_data", "update_display_data")]
+            [value] = [m["content"]["data"] for m in outputs if m["msg_type"] == "execute_result"]
+            assert "Paris" in value["text/markdown"]
+            assert [u for u in updates if u] and all(value["text/plain"].startswith(u) for u in updates)
         finally:
             kc.stop_channels()
     finally:
