@@ -37,6 +37,7 @@ from .core.errors import (
 from .core.manager import Manager, ManagerConfig
 from .core.native import Chunk, EmbedResult, Message, Metrics, Progress
 from .core.store import Store
+from .runner.protocol import unpack_vector
 
 DEFAULT_HOST = "http://127.0.0.1:8080"
 PROBE_TIMEOUT = 0.5
@@ -429,14 +430,19 @@ class Client:
         return self._complete("/api/chat", body, wire.parse_chat, model)
 
     def embed(self, model: str, inputs: str | list[str], *, truncate: bool = True, dimensions: int | None = None,
-              options: dict[str, Any] | None = None, keep_alive: float | str | None = None) -> EmbedResult:
+              options: dict[str, Any] | None = None, keep_alive: float | str | None = None,
+              normalize: bool = True) -> EmbedResult:
         body: dict[str, Any] = {"model": model, "input": inputs, "truncate": truncate}
         for key, value in (("dimensions", dimensions), ("options", options), ("keep_alive", keep_alive)):
             if value is not None:
                 body[key] = value
+        if not normalize:
+            body["normalize"] = False
         if self._http:
-            d = self._http.json("POST", "/api/embed", body)
-            return EmbedResult(d.get("embeddings", []), int(d.get("prompt_eval_count", 0)),
+            # Vectors travel as base64 float32: a quarter of the JSON, and nothing to parse per float.
+            d = self._http.json("POST", "/api/embed", {**body, "encoding": "base64"})
+            vectors = [unpack_vector(v) for v in d.get("embeddings", [])]
+            return EmbedResult(vectors, int(d.get("prompt_eval_count", 0)),
                                int(d.get("total_duration", 0)), int(d.get("load_duration", 0)))
         return self._call(self._manager.embed(wire.parse_embed(body)))
 

@@ -63,3 +63,24 @@ def test_the_magics_notebook_runs_against_the_jupyter_servers_manager(jupyter_se
     req = urllib.request.Request(url + "/api/ps", headers={"Authorization": f"token {jupyter_server['token']}"})
     with urllib.request.urlopen(req) as r:
         assert [m["name"] for m in json.loads(r.read())["models"]] == [MODEL]  # the server ran it
+
+
+def test_the_embeddings_notebook_runs(jupyter_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("MULLAMA_HOST", jupyter_server["url"] + "mullama")
+    monkeypatch.setenv("MULLAMA_TOKEN", jupyter_server["token"])
+    monkeypatch.setenv("MULLAMA_CACHE_DIR", str(tmp_path / "cache-home"))  # where the kernel keeps its vector cache
+    work = tmp_path / "nb"
+    work.mkdir()
+    shutil.copy(REPO / "notebooks" / "embeddings.ipynb", work / "embeddings.ipynb")
+    nb = nbformat.read(work / "embeddings.ipynb", as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(work)}}).execute()
+    cells = [c for c in nb.cells if c.cell_type == "code"]
+    assert not [o for c in cells for o in outputs(c) if o["output_type"] == "error"]
+    by_start = {c.source.splitlines()[0]: c for c in cells}
+    assert text_of(by_start["vectors = reviews.mullama.embed(\"text\", MODEL)"]) == "((16, 576), 576)"
+    assert text_of(by_start["# Running it again is served from the cache."]) == "(16, 0)"
+    first_search = next(c for c in cells if "battery lasts two full days" in c.source)
+    assert "review-0" in text_of(first_search).splitlines()[1]  # a row's own text ranks it first
+    plot = next(c for c in cells if "plt.subplots" in c.source)
+    assert any("image/png" in o.get("data", {}) for o in outputs(plot))
+    assert (tmp_path / "cache-home" / "cache" / "embeddings.sqlite").exists()

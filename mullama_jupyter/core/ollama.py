@@ -15,6 +15,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from ..runner.protocol import pack_vector
 from .create import CreateRequest
 from .durations import parse_keep_alive
 from .errors import InvalidRequest
@@ -197,9 +198,23 @@ def parse_embed(body: dict[str, Any]) -> EmbedRequest:
     else:
         raise InvalidRequest("invalid input type")
     dims = _get(body, "dimensions", int)
+    # "normalize" is ours (Ollama always normalises /api/embed); false gives the pooled vectors as they are.
     return EmbedRequest(model=model_field(body), inputs=inputs, truncate=_get(body, "truncate", bool, True),
                         dimensions=dims, options=validate_options(body.get("options")),
-                        keep_alive=parse_keep_alive(body.get("keep_alive")))
+                        keep_alive=parse_keep_alive(body.get("keep_alive")),
+                        normalize=_get(body, "normalize", bool, True))
+
+
+EMBED_ENCODINGS = ("float", "base64")
+
+
+def embed_encoding(body: dict[str, Any]) -> str:
+    """Ours too: ``"encoding": "base64"`` sends each vector as base64 of little-endian float32, a
+    quarter of the JSON text of a float list and no float parsing for the client."""
+    value = _get(body, "encoding", str, "float")
+    if value not in EMBED_ENCODINGS:
+        raise InvalidRequest(f'invalid encoding "{value}": expected "float" or "base64"')
+    return value
 
 
 def parse_embeddings(body: dict[str, Any]) -> EmbedRequest:
@@ -435,8 +450,11 @@ def progress(p: Progress) -> dict[str, Any]:
     return d
 
 
-def embed_response(model: str, r: EmbedResult) -> dict[str, Any]:
-    d: dict[str, Any] = {"model": model, "embeddings": r.embeddings}
+def embed_response(model: str, r: EmbedResult, encoding: str = "float") -> dict[str, Any]:
+    vectors: list[Any] = r.embeddings
+    if encoding == "base64":
+        vectors = [pack_vector(v) for v in r.embeddings]
+    d: dict[str, Any] = {"model": model, "embeddings": vectors}
     if r.embeddings:
         d.update({"total_duration": r.total_duration, "load_duration": r.load_duration,
                   "prompt_eval_count": r.prompt_eval_count})

@@ -322,11 +322,12 @@ class LlamaEngine:
         n_ctx = min(int(req.get("num_ctx") or self.n_ctx), self.llm._model.n_ctx_train() or self.n_ctx)
         emb = self._embedder(n_ctx)
         inputs: list[str] = req["inputs"]
-        for text in inputs:
-            n = len(emb.tokenize(text.encode(), add_bos=True))
-            if n > n_ctx and not req.get("truncate", True):
-                raise EngineError("context_length", "the input length exceeds the context length",
-                                  n_tokens=n, n_ctx=n_ctx)
+        if not req.get("truncate", True):  # tokenizing costs as much as a short text's embedding: only when needed
+            for text in inputs:
+                n = len(emb.tokenize(text.encode(), add_bos=True))
+                if n > n_ctx:
+                    raise EngineError("context_length", "the input length exceeds the context length",
+                                      n_tokens=n, n_ctx=n_ctx)
         vectors, count = emb.embed(inputs, normalize=bool(req.get("normalize", True)), truncate=True,
                                    return_count=True)
         return {"vectors": [pack_vector(v) for v in vectors], "prompt_eval_count": count}

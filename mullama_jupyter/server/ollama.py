@@ -70,12 +70,14 @@ def _not_pulled(name: str) -> ModelNotFound:
 
 class Embed(Route):
     async def handle_post(self) -> None:
-        req = wire.parse_embed(self.read_json())
+        body = self.read_json()
+        req = wire.parse_embed(body)
+        encoding = wire.embed_encoding(body)
         try:
             result = await self.manager.embed(req)
         except ModelNotFound as e:
             raise _not_pulled(req.model) from e
-        self.send_json(wire.embed_response(req.model, result))
+        self.send_json(wire.embed_response(req.model, result, encoding))
 
 
 class Embeddings(Route):
