@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Iterator
@@ -126,21 +127,51 @@ def mullama_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "mullama_jupyter.cli", *args]
 
 
+@contextmanager
+def serving(store_root: Path, log_path: Path, *args: str, **env: str) -> Iterator[str]:
+    """A real ``mullama serve`` process on a free port over ``store_root``; its URL."""
+    port = free_port()
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(mullama_cmd("serve", "--port", str(port), *args), stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, "MULLAMA_CACHE_DIR": str(store_root), **env})
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_http(url + "/api/version", proc=proc)
+            yield url
+        finally:
+            stop_process(proc)
+
+
 @pytest.fixture(scope="session")
 def standalone(model_store_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real ``mullama serve`` process on a free port, with the real model in its store."""
-    port = free_port()
-    log = (tmp_path_factory.mktemp("serve") / "serve.log").open("w")
-    env = {**os.environ, "MULLAMA_CACHE_DIR": str(model_store_dir)}
-    proc = subprocess.Popen(mullama_cmd("serve", "--port", str(port), "--keep-alive", "5m"),
-                            stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(url + "/api/version", proc=proc)
+    with serving(model_store_dir, tmp_path_factory.mktemp("serve") / "serve.log", "--keep-alive", "5m") as url:
         yield url
-    finally:
-        stop_process(proc)
-        log.close()
+
+
+SCRIPTED_KEY = "s3cret"
+# With the echo engine, a model whose template writes only the user turns says them back: the prompt is the script.
+ECHO_TEMPLATE = '{{- range .Messages }}{{ if eq .Role "user" }}{{ .Content }} {{ end }}{{ end }}'
+
+
+@pytest.fixture(scope="session")
+def scripted_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``mullama serve --engine echo --api-key s3cret`` with "thinker", whose output format has thinking
+    (``<think>``) and tool-call (``<tool_call>``) markers: scripted output for every API family."""
+    from mullama_jupyter.core.create import CreateRequest, create
+    from mullama_jupyter.core.manager import validate_template
+    from mullama_jupyter.core.pull import pull
+
+    root = tmp_path_factory.mktemp("scripted")
+    store = Store(root / "store")
+    pull(store, str(tiny_llama_gguf(root / "tiny.gguf")), lambda p: None)
+    create(store, CreateRequest(model="thinker", from_="tiny", template=ECHO_TEMPLATE, settings={
+        "thinking": {"start": "<think>", "end": "</think>", "enabled": True},
+        "toolformat": {"call_start": "<tool_call>", "call_end": "</tool_call>"}}),
+        lambda e: None, validate_template=validate_template)
+    with serving(store.root, root / "serve.log", "--api-key", SCRIPTED_KEY, "--engine", "echo",
+                 OLLAMA_MODELS=str(root / "none")) as url:
+        yield url
 
 
 JUPYTER_TOKEN = "test-token-123"

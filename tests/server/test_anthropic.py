@@ -6,8 +6,6 @@ blocks event by event."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -16,12 +14,7 @@ from typing import Any, Iterator
 import anthropic
 import pytest
 
-from mullama_jupyter.core.create import CreateRequest, create
-from mullama_jupyter.core.manager import validate_template
-from mullama_jupyter.core.pull import pull
-from mullama_jupyter.core.store import Store
-from tests.conftest import MODEL, free_port, mullama_cmd, stop_process, wait_http
-from tests.gguf_factory import tiny_llama_gguf
+from tests.conftest import MODEL, SCRIPTED_KEY
 
 pytestmark = pytest.mark.model
 
@@ -29,7 +22,7 @@ WEATHER = {"name": "get_weather", "description": "Current weather in a city",
            "input_schema": {"type": "object", "properties": {"city": {"type": "string", "enum": ["Paris", "Rome"]}},
                             "required": ["city"]}}
 HI = [{"role": "user", "content": "Name a color."}]
-KEY = "s3cret"
+KEY = SCRIPTED_KEY
 # SDK 2.x no longer has sampling parameters of its own; the server still reads them.
 GREEDY = {"temperature": 0}
 
@@ -184,32 +177,14 @@ async def test_the_async_sdk_under_jupyter_with_the_token_as_api_key(jp_serverap
 
 # ----------------------------------------------------------------------------- scripted, echo engine
 
-# The echo engine says the user's words back: the prompt is the script.
-ECHO = '{{- range .Messages }}{{ if eq .Role "user" }}{{ .Content }} {{ end }}{{ end }}'
 SCRIPT = ('<think> weather needed </think> Let me check. '
           '<tool_call> {"name": "get_weather", "arguments": {"city": "Paris"}} </tool_call> '
           '<tool_call> {"name": "get_weather", "arguments": {"city": "Rome"}} </tool_call>')
 
 
 @pytest.fixture(scope="module")
-def echo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("echo")
-    store = Store(root / "store")
-    pull(store, str(tiny_llama_gguf(root / "tiny.gguf")), lambda p: None)
-    create(store, CreateRequest(model="thinker", from_="tiny", template=ECHO, settings={
-        "thinking": {"start": "<think>", "end": "</think>", "enabled": True},
-        "toolformat": {"call_start": "<tool_call>", "call_end": "</tool_call>"}}),
-        lambda e: None, validate_template=validate_template)
-    port = free_port()
-    env = {**os.environ, "MULLAMA_CACHE_DIR": str(store.root), "OLLAMA_MODELS": str(root / "none")}
-    proc = subprocess.Popen(mullama_cmd("serve", "--port", str(port), "--api-key", KEY, "--engine", "echo"),
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(url + "/api/version", proc=proc)
-        yield url
-    finally:
-        stop_process(proc)
+def echo(scripted_serve: str) -> str:
+    return scripted_serve
 
 
 @pytest.fixture(scope="module")

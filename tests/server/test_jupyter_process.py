@@ -16,36 +16,17 @@ import openai
 import pytest
 from jupyter_client import BlockingKernelClient
 
-from tests.conftest import MODEL, free_port, stop_process, wait_http
+from tests.conftest import JUPYTER_BASE, JUPYTER_TOKEN, MODEL, free_port, stop_process, wait_http
 
 pytestmark = pytest.mark.model
 
-TOKEN = "test-token-123"
-BASE = "/lab-base/"
+TOKEN = JUPYTER_TOKEN
+BASE = JUPYTER_BASE
 
 
 @pytest.fixture(scope="module")
-def jupyter(model_store_dir, tmp_path_factory):
-    root = tmp_path_factory.mktemp("jupyter")
-    runtime = root / "runtime"
-    port = free_port()
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime), "MULLAMA_CACHE_DIR": str(model_store_dir)}
-    env.pop("MULLAMA_HOST", None)
-    env.pop("MULLAMA_TOKEN", None)
-    log = (root / "server.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", f"--port={port}",
-         "--ServerApp.port_retries=0", f"--IdentityProvider.token={TOKEN}", f"--ServerApp.base_url={BASE}",
-         f"--ServerApp.root_dir={root}"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root,
-    )
-    url = f"http://127.0.0.1:{port}{BASE}"
-    try:
-        wait_http(url + "api/status", timeout=90, proc=proc)
-        yield {"url": url, "runtime": runtime, "proc": proc, "log": root / "server.log"}
-    finally:
-        stop_process(proc)
-        log.close()
+def jupyter(jupyter_server):
+    return jupyter_server
 
 
 def api(j, method, path, body=None):

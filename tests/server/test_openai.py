@@ -7,21 +7,13 @@ from __future__ import annotations
 import base64
 import json
 import math
-import os
-import subprocess
 from array import array
-from typing import Iterator
 
 import jsonschema
 import openai
 import pytest
 
-from mullama_jupyter.core.create import CreateRequest, create
-from mullama_jupyter.core.manager import validate_template
-from mullama_jupyter.core.pull import pull
-from mullama_jupyter.core.store import Store
-from tests.conftest import MODEL, free_port, mullama_cmd, stop_process, wait_http
-from tests.gguf_factory import tiny_llama_gguf
+from tests.conftest import MODEL, SCRIPTED_KEY
 
 pytestmark = pytest.mark.model
 
@@ -215,32 +207,15 @@ async def test_missing_or_wrong_token_under_jupyter(jupyter_v1) -> None:
 
 # ----------------------------------------------------------------------------- scripted output (echo engine)
 
-KEY = "s3cret"
-ECHO = '{{- range .Messages }}{{ if eq .Role "user" }}{{ .Content }} {{ end }}{{ end }}'  # says the user turns back
+KEY = SCRIPTED_KEY
 SCRIPT = ('<think> weather needed </think> Let me check. '
           '<tool_call> {"name": "get_weather", "arguments": {"city": "Paris"}} </tool_call> '
           '<tool_call> {"name": "get_weather", "arguments": {"city": "London"}} </tool_call>')
 
 
 @pytest.fixture(scope="module")
-def scripted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``mullama serve --engine echo --api-key``, with a model whose output has thinking and tool-call markers."""
-    root = tmp_path_factory.mktemp("openai-echo")
-    store = Store(root / "store")
-    pull(store, str(tiny_llama_gguf(root / "tiny.gguf")), lambda p: None)
-    create(store, CreateRequest(model="thinker", from_="tiny", template=ECHO, settings={
-        "thinking": {"start": "<think>", "end": "</think>", "enabled": True},
-        "toolformat": {"call_start": "<tool_call>", "call_end": "</tool_call>"}}),
-        lambda e: None, validate_template=validate_template)
-    port = free_port()
-    env = {**os.environ, "MULLAMA_CACHE_DIR": str(store.root), "OLLAMA_MODELS": str(root / "none")}
-    proc = subprocess.Popen(mullama_cmd("serve", "--port", str(port), "--api-key", KEY, "--engine", "echo"),
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_http(f"http://127.0.0.1:{port}/api/version", proc=proc)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        stop_process(proc)
+def scripted(scripted_serve: str) -> str:
+    return scripted_serve + "/v1"
 
 
 def test_the_api_key_is_checked_with_openais_envelope(scripted: str) -> None:
