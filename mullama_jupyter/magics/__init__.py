@@ -169,7 +169,11 @@ class MullamaMagics(Magics):
         prompt = self._prompt(args, cell, "run")
         return self._generate(args, prompt, session=None)
 
-    def _cmd_chat(self, args: Any, cell: str | None) -> MullamaResult:
+    def _cmd_chat(self, args: Any, cell: str | None) -> Any:
+        if args.widget:
+            from ..widgets import Chat
+
+            return Chat(args.model or self.default_model or None, client=self.client)
         prompt = self._prompt(args, cell, "chat")
         session = self.sessions.get(args.session, persist=args.persist)
         return self._generate(args, prompt, session=session)

@@ -100,6 +100,8 @@ def build() -> dict[str, MagicParser]:
     _session(p)
     p.add_argument("--persist", action="store_true",
                    help="keep the session in mullama-chat-<session>.json here, so it survives a kernel restart")
+    p.add_argument("--widget", action="store_true",
+                   help="open the chat panel (streaming, Stop, model picker) instead of answering one message")
     _generation(p)
 
     for name in ("history", "reset"):

@@ -294,3 +294,10 @@ def test_errors_are_usage_errors_with_one_actionable_line(ip, embedded, line, bo
 def test_a_failing_cell_stops_run_all(ip, embedded):
     result = ip.run_cell("%mullama show nope")
     assert not result.success and isinstance(result.error_in_exec, UsageError)
+
+
+def test_chat_widget_from_the_magic(ip, embedded):
+    from mullama_jupyter.widgets import Chat
+
+    panel = cell(ip, f"chat {MODEL} --widget")
+    assert isinstance(panel, Chat) and panel.model == MODEL

@@ -1,0 +1,89 @@
+"""A real JupyterLab (the extension enabled, the real model in its store) and a headless Chromium.
+
+The browser is Debian's ``/usr/bin/chromium`` driven by Playwright; no browser is ever downloaded.
+Without it the browser tests skip, saying so (CI installs it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from tests.conftest import free_port, stop_process, wait_http
+
+CHROMIUM = Path("/usr/bin/chromium")
+LAB_TOKEN = "lab-token-456"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+
+
+@pytest.fixture(scope="module")
+def lab(model_store_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    root = tmp_path_factory.mktemp("lab")
+    settings = root / "lab-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    # No "get Jupyter news?" toast over the notebook, and no update check (no network).
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false",
+                                                                           "checkForUpdates": False}))
+    port = free_port()
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(root / "runtime"), "MULLAMA_CACHE_DIR": str(model_store_dir),
+           "JUPYTERLAB_SETTINGS_DIR": str(root / "lab-settings"),
+           "JUPYTERLAB_WORKSPACES_DIR": str(root / "workspaces"), "IPYTHONDIR": str(root / "ipython")}
+    for var in ("MULLAMA_HOST", "MULLAMA_TOKEN"):
+        env.pop(var, None)
+    log = (root / "lab.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
+         "--ServerApp.port_retries=0", f"--IdentityProvider.token={LAB_TOKEN}", f"--ServerApp.root_dir={root}"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_http(url + "api/status", timeout=120, proc=proc)
+        yield {"url": url, "token": LAB_TOKEN, "root": root, "log": root / "lab.log"}
+    finally:
+        stop_process(proc)
+        log.close()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    # Function-scoped on purpose: Playwright's sync API keeps its event loop running while the test runs,
+    # and pytest-jupyter's autouse loop fixture must not pick that loop up (and close it) in a later test.
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run browser tests")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run"])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, device_scale_factor=1)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def notebook(path: Path, *sources: str) -> Path:
+    """A notebook file with these code cells, for the python3 kernel."""
+    cells = [{"cell_type": "code", "execution_count": None, "id": f"cell{i}", "metadata": {}, "outputs": [],
+              "source": src} for i, src in enumerate(sources)]
+    path.write_text(json.dumps({"cells": cells, "nbformat": 4, "nbformat_minor": 5, "metadata": {
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}}))
+    return path
