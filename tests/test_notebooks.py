@@ -32,19 +32,25 @@ def text_of(cell) -> str:
     return "".join(parts)
 
 
-def test_the_magics_notebook_runs_against_the_jupyter_servers_manager(jupyter_server, tmp_path, monkeypatch):
-    url = jupyter_server["url"] + "mullama"
-    monkeypatch.setenv("MULLAMA_HOST", url)
-    monkeypatch.setenv("MULLAMA_TOKEN", jupyter_server["token"])
+def run_notebook(name: str, server: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list:
+    """Execute notebooks/<name> in a copy, its kernel pointed at ``server``'s manager as the extension would;
+    its code cells, none of which may have failed."""
+    monkeypatch.setenv("MULLAMA_HOST", server["url"] + "mullama")
+    monkeypatch.setenv("MULLAMA_TOKEN", server["token"])
     work = tmp_path / "nb"
     work.mkdir()
-    shutil.copy(REPO / "notebooks" / "magics.ipynb", work / "magics.ipynb")
-    nb = nbformat.read(work / "magics.ipynb", as_version=4)
+    shutil.copy(REPO / "notebooks" / name, work / name)
+    nb = nbformat.read(work / name, as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(work)}}).execute()
-
     cells = [c for c in nb.cells if c.cell_type == "code"]
-    by_source = {c.source.splitlines()[0]: c for c in cells}
     assert not [o for c in cells for o in outputs(c) if o["output_type"] == "error"]
+    return cells
+
+
+def test_the_magics_notebook_runs_against_the_jupyter_servers_manager(jupyter_server, tmp_path, monkeypatch):
+    url = jupyter_server["url"] + "mullama"
+    cells = run_notebook("magics.ipynb", jupyter_server, tmp_path, monkeypatch)
+    by_source = {c.source.splitlines()[0]: c for c in cells}
     assert f"server at {url}" in text_of(by_source["%mullama status"])
     assert MODEL in text_of(by_source["%mullama list"])
     run = by_source["%%mullama run smollm2:135m -t 0 -n 48 -v answer"]
@@ -66,16 +72,8 @@ def test_the_magics_notebook_runs_against_the_jupyter_servers_manager(jupyter_se
 
 
 def test_the_embeddings_notebook_runs(jupyter_server, tmp_path, monkeypatch):
-    monkeypatch.setenv("MULLAMA_HOST", jupyter_server["url"] + "mullama")
-    monkeypatch.setenv("MULLAMA_TOKEN", jupyter_server["token"])
     monkeypatch.setenv("MULLAMA_CACHE_DIR", str(tmp_path / "cache-home"))  # where the kernel keeps its vector cache
-    work = tmp_path / "nb"
-    work.mkdir()
-    shutil.copy(REPO / "notebooks" / "embeddings.ipynb", work / "embeddings.ipynb")
-    nb = nbformat.read(work / "embeddings.ipynb", as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(work)}}).execute()
-    cells = [c for c in nb.cells if c.cell_type == "code"]
-    assert not [o for c in cells for o in outputs(c) if o["output_type"] == "error"]
+    cells = run_notebook("embeddings.ipynb", jupyter_server, tmp_path, monkeypatch)
     by_start = {c.source.splitlines()[0]: c for c in cells}
     assert text_of(by_start["vectors = reviews.mullama.embed(\"text\", MODEL)"]) == "((16, 576), 576)"
     assert text_of(by_start["# Running it again is served from the cache."]) == "(16, 0)"
