@@ -304,9 +304,14 @@ class Client:
             # Under Jupyter the routes hang below {base_url}mullama; report Jupyter's base_url.
             path = parts.path.rstrip("/")
             base_url = (path[: -len("/mullama")] if path.endswith("/mullama") else path) + "/"
+            version = self._http.json("GET", "/api/version")
+            try:  # which host runs the manager: "jupyter" (the extension) or "standalone" (mullama serve)
+                runs_in = self._http.json("GET", "/api/system/status").get("host", "")
+            except MullamaError:
+                runs_in = ""
             return {"mode": "http", "url": self._http.url, "scheme": parts.scheme, "host": parts.hostname,
                     "port": parts.port or (443 if parts.scheme == "https" else 80),
-                    "base_url": base_url, "version": self._http.json("GET", "/api/version")}
+                    "base_url": base_url, "version": version, "runs_in": runs_in}
         assert self._embedded is not None
         m = self._embedded.manager
         return {"mode": "embedded", "store": str(m.store.root), "engine": m.config.engine}
@@ -314,7 +319,10 @@ class Client:
     def describe(self) -> str:
         s = self.status()
         if s["mode"] == "http":
-            return f"server at {s['url']} (scheme {s['scheme']}, host {s['host']}, port {s['port']}, base_url {s['base_url']})"
+            kind = {"jupyter": "the Jupyter server's extension", "standalone": "mullama serve"}.get(s["runs_in"])
+            where = f"{kind}; " if kind else ""
+            return (f"server at {s['url']} ({where}scheme {s['scheme']}, host {s['host']}, port {s['port']}, "
+                    f"base_url {s['base_url']})")
         return f"embedded manager, model store {s['store']}"
 
     # ------------------------------------------------------------------- management

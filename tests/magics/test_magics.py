@@ -72,7 +72,7 @@ def test_help_lists_every_command_and_each_command_explains_itself(ip):
 def test_a_terminal_gets_the_text_as_it_streams_and_a_summary_as_the_value(ip, served, standalone):
     with capture_output() as out:
         cell(ip, "status")
-    assert f"server at {standalone}" in out.stdout
+    assert f"server at {standalone} (mullama serve; scheme http" in out.stdout
     with capture_output() as out:
         r = cell(ip, f"run {MODEL} -t 0 -n 24 -o num_ctx=2048", "What is the capital of France? One word.")
     assert "Paris" in out.stdout and isinstance(r, MullamaResult) and "Paris" in r

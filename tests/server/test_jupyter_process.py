@@ -88,7 +88,7 @@ def test_a_kernel_started_by_the_server_reaches_the_extension_with_the_magics(ju
             text = "".join(m["content"].get("text", "") for m in outputs if m["msg_type"] == "stream")
             assert f"{BASE}mullama True" in text
             port = jupyter["url"].split(":")[2].split("/")[0]
-            assert f"mullama: server at http://localhost:{port}{BASE}mullama (scheme http, host localhost, " \
+            assert f"mullama: server at http://localhost:{port}{BASE}mullama (the Jupyter server's extension; scheme http, host localhost, " \
                    f"port {port}, base_url {BASE})" in text
             # The answer streamed as display updates, then became the cell's value, rendered as markdown.
             updates = [m["content"]["data"].get("text/plain", "") for m in outputs[:before]
