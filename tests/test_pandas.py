@@ -154,3 +154,10 @@ def test_accessors_appear_whichever_is_imported_first():
     subprocess.run([sys.executable, "-c", code], check=True)
     subprocess.run([sys.executable, "-c", "import pandas as pd, mullama_jupyter; assert hasattr(pd.DataFrame(), 'mullama')"],
                    check=True)
+
+
+def test_a_terminal_gets_a_progress_bar_for_many_batches(client, capsys):
+    mullama_jupyter.embed(TEXTS, MODEL, client=client, cache=False, batch_size=1)
+    assert "embedding (smollm2:135m)" in capsys.readouterr().err
+    mullama_jupyter.embed(TEXTS[:2], MODEL, client=client, cache=False, batch_size=1)
+    assert capsys.readouterr().err == ""  # a few batches finish before a bar would help
