@@ -14,6 +14,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from contextlib import contextmanager
 from importlib.util import find_spec
 from pathlib import Path
@@ -121,6 +123,18 @@ def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen | None = N
         except OSError:
             time.sleep(0.1)
     raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+def http_call(url: str, method: str = "GET", data: bytes | None = None,
+              headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    """One plain HTTP request: its status and body, error statuses included (no exception)."""
+    req = urllib.request.Request(url, method=method, data=data, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        with e:
+            return e.code, e.read()
 
 
 def mullama_cmd(*args: str) -> list[str]:

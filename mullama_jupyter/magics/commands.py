@@ -8,6 +8,7 @@ Parsers never exit the kernel: a usage error is a ``UsageError`` (one line, no t
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from typing import Any
 
@@ -78,7 +79,9 @@ def _session(p: MagicParser) -> None:
     p.add_argument("--session", metavar="NAME", help="the conversation (default: 'default')")
 
 
+@functools.cache
 def build() -> dict[str, MagicParser]:
+    """Every command's parser, made once (parsing keeps no state in them)."""
     parsers: dict[str, MagicParser] = {}
     helps = {name: text for name, _, text in COMMANDS}
 

@@ -6,15 +6,13 @@ blocks event by event."""
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
 import anthropic
 import pytest
 
-from tests.conftest import MODEL, SCRIPTED_KEY
+from tests.conftest import MODEL, SCRIPTED_KEY, http_call
 
 pytestmark = pytest.mark.model
 
@@ -35,14 +33,8 @@ def client(standalone: str) -> Iterator[anthropic.Anthropic]:
 
 def post(url: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method="POST",
-                                 headers={"Content-Type": "application/json", **(headers or {})})
-    try:
-        with urllib.request.urlopen(req) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        with e:
-            return e.code, json.loads(e.read())
+    status, raw = http_call(url, "POST", data, {"Content-Type": "application/json", **(headers or {})})
+    return status, json.loads(raw)
 
 
 # ----------------------------------------------------------------------------- the real model, standalone

@@ -6,14 +6,13 @@ import hashlib
 import json
 import os
 import subprocess
-import urllib.error
-import urllib.request
 
 import ollama
 import pytest
 
 from mullama_jupyter.core.modelfile import parse_modelfile
 from tests.conftest import free_port, mullama_cmd, smollm2_file, stop_process, wait_http
+from tests.conftest import http_call as http
 from tests.gguf_factory import tiny_llama_bytes
 
 
@@ -30,16 +29,6 @@ def server(tmp_path_factory):
         yield {"url": url, "env": env, "root": root}
     finally:
         stop_process(proc)
-
-
-def http(url, method="GET", data=None, headers=None):
-    req = urllib.request.Request(url, method=method, data=data, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        with e:
-            return e.code, e.read()
 
 
 def test_blobs(server):

@@ -6,13 +6,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import urllib.error
-import urllib.request
 
 import ollama
 import pytest
 
-from tests.conftest import free_port, mullama_cmd, stop_process, wait_http
+from tests.conftest import free_port, http_call, mullama_cmd, stop_process, wait_http
 from tests.fakehf import hf_env
 from tests.gguf_factory import tiny_llama_bytes
 
@@ -39,13 +37,7 @@ def server(fakehf, tmp_path):
 
 
 def http(url, method="GET", body=None):
-    req = urllib.request.Request(url, method=method, data=None if body is None else json.dumps(body).encode())
-    try:
-        with urllib.request.urlopen(req) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        with e:
-            return e.code, e.read()
+    return http_call(url, method, None if body is None else json.dumps(body).encode())
 
 
 def test_ollama_client_pulls_from_the_hub_with_ollama_shaped_progress(server):

@@ -12,7 +12,7 @@ import urllib.request
 import ollama
 import pytest
 
-from tests.conftest import MODEL, free_port, mullama_cmd, stop_process, wait_http
+from tests.conftest import MODEL, free_port, http_call, mullama_cmd, stop_process, wait_http
 
 pytestmark = pytest.mark.model
 
@@ -184,13 +184,8 @@ def test_other_errors_have_ollamas_shapes(client: ollama.Client) -> None:
 
 
 def _post(url: str, body: bytes, headers: dict[str, str] | None = None, method: str = "POST") -> tuple[int, dict]:
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req) as r:
-            return r.status, json.loads(r.read() or b"{}")
-    except urllib.error.HTTPError as e:
-        with e:
-            return e.code, json.loads(e.read() or b"{}")
+    status, raw = http_call(url, method, body, headers)
+    return status, json.loads(raw or b"{}")
 
 
 def test_http_level_errors(standalone: str) -> None:
