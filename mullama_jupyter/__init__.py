@@ -12,7 +12,7 @@ from typing import Any
 from ._version import __version__
 
 __all__ = ["__version__", "embed", "load_ipython_extension", "unload_ipython_extension",
-           "_jupyter_server_extension_points"]
+           "_jupyter_server_extension_points", "_jupyter_labextension_paths"]
 
 
 def __getattr__(name: str) -> Any:
@@ -60,6 +60,12 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     from .server.extension import MullamaExtension
 
     return [{"module": "mullama_jupyter.server.extension", "app": MullamaExtension}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the built JupyterLab extension is, for ``jupyter labextension develop`` (wheels install it into
+    ``share/jupyter/labextensions`` instead)."""
+    return [{"src": "labextension", "dest": "mullama-jupyter"}]
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -6,6 +6,7 @@ Without it the browser tests skip, saying so (CI installs it).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -22,33 +23,49 @@ LAB_TOKEN = "lab-token-456"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 
 
-@pytest.fixture(scope="module")
-def lab(model_store_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    root = tmp_path_factory.mktemp("lab")
-    settings = root / "lab-settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    # No "get Jupyter news?" toast over the notebook, and no update check (no network).
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false",
-                                                                           "checkForUpdates": False}))
+@contextlib.contextmanager
+def launch_lab(root: Path, store: Path, *, base_url: str = "/", env: dict[str, str] | None = None,
+               args: tuple[str, ...] = (), settings: dict[str, dict[str, Any]] | None = None) -> Iterator[dict[str, Any]]:
+    """A JupyterLab server process under ``root`` with the mullama extension on ``store``.
+
+    ``settings`` maps "<package>/<plugin>" to user settings for it (written as JupyterLab would).
+    """
+    all_settings = {
+        # No "get Jupyter news?" toast over the page, and no update check (no network).
+        "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+        **(settings or {}),
+    }
+    for plugin, values in all_settings.items():
+        path = root / "lab-settings" / f"{plugin}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
     port = free_port()
-    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(root / "runtime"), "MULLAMA_CACHE_DIR": str(model_store_dir),
-           "JUPYTERLAB_SETTINGS_DIR": str(root / "lab-settings"),
-           "JUPYTERLAB_WORKSPACES_DIR": str(root / "workspaces"), "IPYTHONDIR": str(root / "ipython")}
+    full_env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(root / "runtime"), "MULLAMA_CACHE_DIR": str(store),
+                "JUPYTERLAB_SETTINGS_DIR": str(root / "lab-settings"),
+                "JUPYTERLAB_WORKSPACES_DIR": str(root / "workspaces"), "IPYTHONDIR": str(root / "ipython"),
+                **(env or {})}
     for var in ("MULLAMA_HOST", "MULLAMA_TOKEN"):
-        env.pop(var, None)
+        full_env.pop(var, None)
     log = (root / "lab.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
-         "--ServerApp.port_retries=0", f"--IdentityProvider.token={LAB_TOKEN}", f"--ServerApp.root_dir={root}"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root,
+         "--ServerApp.port_retries=0", f"--IdentityProvider.token={LAB_TOKEN}", f"--ServerApp.root_dir={root}",
+         f"--ServerApp.base_url={base_url}", *args],
+        env=full_env, stdout=log, stderr=subprocess.STDOUT, cwd=root,
     )
-    url = f"http://127.0.0.1:{port}/"
+    url = f"http://127.0.0.1:{port}{base_url}"
     try:
         wait_http(url + "api/status", timeout=120, proc=proc)
-        yield {"url": url, "token": LAB_TOKEN, "root": root, "log": root / "lab.log"}
+        yield {"url": url, "token": LAB_TOKEN, "root": root, "log": root / "lab.log", "store": store}
     finally:
         stop_process(proc)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def lab(model_store_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    with launch_lab(tmp_path_factory.mktemp("lab"), model_store_dir) as server:
+        yield server
 
 
 @pytest.fixture

@@ -1,0 +1,292 @@
+"""The JupyterLab extension (labextension/) in a real JupyterLab under a non-root base URL with token auth,
+driven in Debian's Chromium: the chat panel (shortcut, streaming, code-block actions, active-cell context,
+Stop, several conversations, history across a reload) and the models panel (details, Modelfile, unload, a pull
+from the loopback fake hub with its progress bar moving, remove, errors inline).
+
+Screenshots (light and dark themes) are kept in tests/artifacts/lab-*.png.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from tests.browser.conftest import ARTIFACTS, launch_lab, notebook
+from tests.conftest import MODEL, REPO, http_call, pull_into
+from tests.fakehf import hf_env, start_fake_hub
+from tests.gguf_factory import tiny_llama_bytes
+
+pytestmark = pytest.mark.model
+
+BUILT = REPO / "mullama_jupyter" / "labextension"
+HUB_REPO = "test-org/Padded-GGUF"
+HUB_FILE = "padded-Q8_0.gguf"
+PULL_SIZE = 24_000_000  # bytes: big enough for the bar to be caught half way
+SLOW = 180_000  # ms: model load and prompt on a busy machine
+
+
+@pytest.fixture(scope="module")
+def labx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    if not (BUILT / "package.json").is_file():
+        pytest.fail("the JupyterLab extension is not built: pip install -e '.[test]' builds it (Node.js >= 20), "
+                    "or run: cd labextension && npm ci && npm run build:prod")
+    root = tmp_path_factory.mktemp("labx")
+    # Serve the extension from this checkout's build, whatever copy an install put into share/jupyter.
+    (root / "ext").mkdir()
+    (root / "ext" / "mullama-jupyter").symlink_to(BUILT, target_is_directory=True)
+    store = root / "store"
+    pull_into(store)
+    hub = start_fake_hub()
+    # GGUF strings are capped at 16 MiB: two of them make the size.
+    half = PULL_SIZE // 2
+    padded = tiny_llama_bytes(**{"general.name": "padded", "general.description": "x" * half,
+                                 "general.notes": "y" * half})
+    hub.add_repo(HUB_REPO, {HUB_FILE: padded})
+    notebook(root / "analysis.ipynb", "numbers = [3, 1, 2]\ntotal = sum(numbers)")
+    settings = {"mullama-jupyter/plugin": {"defaultModel": MODEL, "temperature": 0, "maxTokens": 200}}
+    try:
+        with launch_lab(root, store, base_url="/lab-base/", env=hf_env(hub, root / "hf"), settings=settings,
+                        args=(f"--LabApp.extra_labextensions_path={root / 'ext'}",
+                              "--LabApp.expose_app_in_browser=True")) as server:
+            yield {**server, "hub": hub}
+    finally:
+        hub.close()
+
+
+def shoot(locator: Any, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    locator.screenshot(path=str(path), animations="disabled")
+    shutil.copy(path, Path("/tmp") / f"mullama-{name}")
+    return path
+
+
+def open_lab(page: Any, labx: dict[str, Any], path: str = "lab") -> None:
+    page.goto(f"{labx['url']}{path}?token={labx['token']}")
+    page.wait_for_function("window.jupyterapp && window.jupyterapp.commands.hasCommand('mullama:open-chat')",
+                           timeout=SLOW)
+    page.evaluate("() => window.jupyterapp.restored")  # commands before the layout is restored get undone
+    # The build in this checkout is the one loaded (not a stale copy installed elsewhere).
+    config = json.loads(page.locator("#jupyter-config-data").text_content())
+    ours = [e for e in config["federated_extensions"] if e["name"] == "mullama-jupyter"]
+    built = json.loads((BUILT / "package.json").read_text())["jupyterlab"]["_build"]["load"]
+    assert ours and ours[0]["load"] == built
+
+
+def command(page: Any, name: str, args: dict[str, Any] | None = None) -> None:
+    page.evaluate("([name, args]) => window.jupyterapp.commands.execute(name, args)", [name, args or {}])
+
+
+def server_models(labx: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    status, body = http_call(labx["url"] + "mullama/api/models",
+                             headers={"Authorization": f"token {labx['token']}"})
+    assert status == 200
+    return {m["name"]: m for m in json.loads(body)["models"]}
+
+
+def lengths_while_streaming(page: Any, selector: str, until: str, seconds: float) -> list[int]:
+    """Text lengths of ``selector`` sampled every 50 ms until the page says ``until`` (a JS expression)."""
+    seen: list[int] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        n = page.evaluate(f"(document.querySelector({json.dumps(selector)}) || {{textContent: ''}}).textContent.length")
+        if not seen or n != seen[-1]:
+            seen.append(n)
+        if page.evaluate(until):
+            break
+        time.sleep(0.05)
+    return seen
+
+
+LAST_ANSWER = ".jp-mullama-assistant:last-child"
+
+
+def test_chat_panel_streams_stops_and_keeps_its_history(labx: dict[str, Any], page: Any) -> None:
+    open_lab(page, labx, "lab/tree/analysis.ipynb")
+    page.locator(".jp-Notebook .jp-Cell").first.locator(".cm-content").click()
+
+    # The keyboard shortcut opens the panel with the cursor in the message box.
+    page.keyboard.press("Control+Shift+Semicolon")
+    panel = page.locator("#mullama-chat")
+    panel.locator(".jp-mullama-input").wait_for(state="visible")
+    assert page.evaluate("document.activeElement.classList.contains('jp-mullama-input')")
+    # The settings registry's default model is picked from the live list.
+    assert panel.locator(".jp-mullama-model-select").input_value() == MODEL
+    assert MODEL in panel.locator(".jp-mullama-model-select option").all_text_contents()
+
+    # The active cell goes along as context.
+    panel.locator(".jp-mullama-include input").check()
+    assert panel.locator(".jp-mullama-chip").text_content() == "cell 1 of analysis.ipynb"
+    panel.locator(".jp-mullama-input").fill("Write a Python function that adds two numbers.")
+    panel.locator(".jp-mullama-input").press("Enter")
+    answer = panel.locator(LAST_ANSWER)
+    seen = lengths_while_streaming(page, f"#mullama-chat {LAST_ANSWER} .jp-mullama-markdown",
+                                   f"!!document.querySelector('#mullama-chat {LAST_ANSWER}[data-state=done]')", 180)
+    assert answer.get_attribute("data-state") == "done", panel.inner_text()
+    assert len([n for n in seen if n > 0]) >= 3, f"the answer did not stream in pieces: {seen}"
+    stats = answer.locator(".jp-mullama-stats").text_content()
+    tokens = int(stats.split(" ")[0])
+    assert 0 < tokens <= 200 and "tok/s" in stats  # maxTokens from the settings
+    context = panel.locator(".jp-mullama-user .jp-mullama-context")
+    assert context.locator("summary").text_content() == "cell 1 of analysis.ipynb"
+    assert "total = sum(numbers)" in context.locator("pre").text_content()
+
+    # Code blocks: rendered by JupyterLab's Markdown renderer, with Copy and Insert.
+    block = answer.locator(".jp-mullama-code").first
+    block.wait_for()
+    code = block.locator("pre").text_content()
+    assert "def " in code
+    block.locator("button", has_text="Copy").click()
+    assert block.locator("button", has_text="Copied").count() == 1
+    shoot(page, "lab-chat-light.png")
+    block.locator("button", has_text="Insert").click()
+    cells = page.locator(".jp-Notebook .jp-Cell")
+    cells.nth(1).wait_for()
+    assert cells.count() == 2
+    assert "def " in cells.nth(1).locator(".cm-content").inner_text()
+
+    # Stop: the answer ends early, marked so, and stops growing.
+    panel.locator(".jp-mullama-include input").uncheck()
+    panel.locator(".jp-mullama-input").fill("Tell a very long story about a dragon who learns to code.")
+    panel.locator(".jp-mullama-input").press("Enter")
+    page.wait_for_function(f"(document.querySelector('#mullama-chat {LAST_ANSWER} .jp-mullama-markdown') || "
+                           "{textContent: ''}).textContent.length > 40", timeout=SLOW)
+    panel.locator(".jp-mullama-stop").click()
+    stopped = panel.locator(f"{LAST_ANSWER}[data-state=stopped]")
+    stopped.wait_for(timeout=10_000)
+    assert stopped.locator(".jp-mullama-footer").text_content() == "stopped"
+    length = len(stopped.locator(".jp-mullama-markdown").text_content())
+    time.sleep(1)
+    assert len(stopped.locator(".jp-mullama-markdown").text_content()) == length
+    assert panel.locator(".jp-mullama-send", has_text="Send").count() == 1
+
+    # A second conversation, then back to the first.
+    panel.locator(".jp-mullama-new-chat").click()
+    assert panel.locator(".jp-mullama-message").count() == 0
+    panel.locator(".jp-mullama-input").fill("Say hello.")
+    panel.locator(".jp-mullama-input").press("Enter")
+    panel.locator(f"{LAST_ANSWER}[data-state=done]").wait_for(timeout=SLOW)
+    titles = panel.locator(".jp-mullama-conversation-select option").all_text_contents()
+    assert titles == ["Say hello.", "Write a Python function that adds two numbers."]
+    panel.locator(".jp-mullama-conversation-select").select_option(label=titles[1])
+    assert panel.locator(".jp-mullama-message").count() == 4
+
+    # The history is in the workspace on the server: a reload brings it back.
+    time.sleep(1.5)  # the panel saves 0.4 s after a change; JupyterLab writes the workspace 0.5 s later
+    page.reload()
+    page.wait_for_function("window.jupyterapp && window.jupyterapp.commands.hasCommand('mullama:open-chat')")
+    # The command palette entry opens it this time.
+    page.locator(".jp-Notebook").first.wait_for()
+    page.keyboard.press("Control+Shift+C")
+    page.keyboard.type("Open Chat")
+    page.locator(".lm-CommandPalette-item.lm-mod-active[data-command='mullama:open-chat']").wait_for()
+    page.keyboard.press("Enter")
+    panel.locator(".jp-mullama-message").first.wait_for()
+    assert panel.locator(".jp-mullama-conversation-select option").all_text_contents() == titles
+    assert panel.locator(".jp-mullama-message").count() == 4
+    assert panel.locator(".jp-mullama-assistant[data-state=stopped]").count() == 1
+    assert "def " in panel.locator(".jp-mullama-assistant .jp-mullama-code pre").first.text_content()
+
+    command(page, "apputils:change-theme", {"theme": "JupyterLab Dark"})
+    page.wait_for_function("document.body.dataset.jpThemeLight === 'false'")
+    time.sleep(0.5)
+    shoot(page, "lab-chat-dark.png")
+    command(page, "apputils:change-theme", {"theme": "JupyterLab Light"})
+    page.wait_for_function("document.body.dataset.jpThemeLight === 'true'")
+
+
+def test_models_panel_pulls_with_progress_and_manages_models(labx: dict[str, Any], page: Any) -> None:
+    token = {"Authorization": f"token {labx['token']}"}
+    # Load the model, so the panel has something to unload.
+    status, _ = http_call(labx["url"] + "mullama/api/generate", "POST",
+                          json.dumps({"model": MODEL, "keep_alive": "5m"}).encode(), headers=token)
+    assert status == 200
+    open_lab(page, labx)
+    command(page, "mullama:open-models")
+    panel = page.locator("#mullama-models")
+    row = panel.locator(f".jp-mullama-model[data-name='{MODEL}']")
+    row.wait_for()
+    facts = row.locator(".jp-mullama-model-facts").text_content()
+    assert facts.startswith("98.4 MB") and "llama" in facts and "Q4_1" in facts, facts
+    assert row.locator(".jp-mullama-badge").text_content() == "loaded"
+
+    row.locator("button", has_text="Modelfile").click()
+    dialog = page.locator(".jp-Dialog")
+    assert "FROM " in dialog.locator(".jp-mullama-modelfile").text_content()
+    dialog.locator("button", has_text="Close").click()
+    dialog.wait_for(state="detached")
+
+    row.locator("button", has_text="Unload").click()
+    row.locator(".jp-mullama-badge").wait_for(state="detached")
+    assert not server_models(labx)[MODEL]["loaded"]
+
+    # A pull from the (loopback) hub: the bar moves through the middle while the hub pauses half way.
+    labx["hub"].stall_after(HUB_REPO, HUB_FILE, PULL_SIZE // 2, seconds=3)
+    panel.locator(".jp-mullama-pull-input").fill(f"hf:{HUB_REPO}")
+    panel.locator(".jp-mullama-pull-button").click()
+    card = panel.locator(f".jp-mullama-pull[data-spec='hf:{HUB_REPO}']")
+    bar = card.locator("[role=progressbar]")
+    values: list[float] = []
+    shot = False
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not {"jp-mod-done", "jp-mod-failed"} & set(
+            (card.get_attribute("class") or "").split()):
+        now = bar.get_attribute("aria-valuenow")
+        if now is not None and (not values or float(now) != values[-1]):
+            values.append(float(now))
+            if 20 < values[-1] < 80 and not shot:
+                shoot(panel, "lab-models-pulling-light.png")
+                shot = True
+        time.sleep(0.05)
+    assert "jp-mod-done" in card.get_attribute("class"), card.inner_text()
+    assert any(0 < v < 100 for v in values), f"the bar never showed partial progress: {values}"
+    assert values == sorted(values) and values[-1] == 100
+    assert card.locator(".jp-mullama-pull-status").text_content().startswith("pulled · 24.0 MB")
+    pulled = [name for name in server_models(labx) if name != MODEL]
+    assert len(pulled) == 1
+    new_row = panel.locator(f".jp-mullama-model[data-name='{pulled[0]}']")
+    new_row.wait_for()
+
+    # Chat with it from its row, then remove it: the chat then says what is wrong, inline.
+    new_row.locator("button", has_text="Chat").click()
+    chat = page.locator("#mullama-chat")
+    chat.locator(".jp-mullama-input").wait_for(state="visible")
+    assert chat.locator(".jp-mullama-model-select").input_value() == pulled[0]
+    assert chat.locator(".jp-mullama-message").count() == 0  # a new conversation, the others untouched
+    command(page, "mullama:open-models")
+    new_row.locator("button", has_text="Remove").click()
+    page.locator(".jp-Dialog button", has_text="Remove").click()
+    new_row.wait_for(state="detached")
+    assert pulled[0] not in server_models(labx)
+    assert MODEL in server_models(labx)  # the shared store kept the other model
+    shoot(panel, "lab-models-light.png")
+
+    command(page, "mullama:open-chat")
+    assert "(not installed)" in chat.locator(".jp-mullama-model-select option:checked").text_content()
+    chat.locator(".jp-mullama-input").fill("Hello?")
+    chat.locator(".jp-mullama-input").press("Enter")
+    error = chat.locator(f"{LAST_ANSWER}[data-state=error] .jp-mullama-error")
+    error.wait_for(timeout=30_000)
+    assert pulled[0] in error.text_content() and "not found" in error.text_content()
+    assert "pull it in the Models panel" in error.text_content()
+
+    # A pull that cannot succeed says why in its card.
+    command(page, "mullama:open-models")
+    panel.locator(".jp-mullama-pull-input").fill("hf:nobody/nothing-GGUF")
+    panel.locator(".jp-mullama-pull-input").press("Enter")
+    failed = panel.locator(".jp-mullama-pull[data-spec='hf:nobody/nothing-GGUF'].jp-mod-failed")
+    failed.wait_for(timeout=60_000)
+    assert failed.locator(".jp-mullama-pull-spec").text_content() == "hf:nobody/nothing-GGUF"
+    assert "does not exist" in failed.locator(".jp-mullama-pull-status").text_content()  # Ollama's words
+
+    command(page, "apputils:change-theme", {"theme": "JupyterLab Dark"})
+    page.wait_for_function("document.body.dataset.jpThemeLight === 'false'")
+    time.sleep(0.5)
+    shoot(page, "lab-models-dark.png")
+    command(page, "apputils:change-theme", {"theme": "JupyterLab Light"})
+    page.wait_for_function("document.body.dataset.jpThemeLight === 'true'")
