@@ -682,6 +682,17 @@ def monitoring_sections() -> dict[str, str]:
     return {"metrics": table(["metric", "type", "labels", "meaning"], rows)}
 
 
+def jupyterlab_sections() -> dict[str, str]:
+    import json
+
+    schema = json.loads((ROOT / "labextension" / "schema" / "plugin.json").read_text(encoding="utf-8"))
+    rows = [[code(name), spec["type"], code(json.dumps(spec["default"])), spec["description"]]
+            for name, spec in schema["properties"].items()]
+    keys = [[code(s["command"]), " / ".join(code(k) for k in s["keys"])] for s in schema["jupyter.lab.shortcuts"]]
+    return {"settings": table(["setting", "type", "default", "meaning"], rows),
+            "shortcuts": table(["command", "keys"], keys)}
+
+
 # ----------------------------------------------------------------------------- splicing and files
 
 
@@ -702,6 +713,7 @@ DOCS = [
     Doc("http-api.md", HTTP_SEED, http_sections),
     Doc("magics.md", MAGICS_SEED, magics_sections),
     Doc("monitoring.md", "", monitoring_sections),
+    Doc("jupyterlab.md", "", jupyterlab_sections),
 ]
 
 BEGIN = re.compile(r"<!-- BEGIN GENERATED: ([\w-]+) -->")

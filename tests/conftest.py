@@ -168,21 +168,29 @@ SCRIPTED_KEY = "s3cret"
 ECHO_TEMPLATE = '{{- range .Messages }}{{ if eq .Role "user" }}{{ .Content }} {{ end }}{{ end }}'
 
 
-@pytest.fixture(scope="session")
-def scripted_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``mullama serve --engine echo --api-key s3cret`` with "thinker", whose output format has thinking
-    (``<think>``) and tool-call (``<tool_call>``) markers: scripted output for every API family."""
+def scripted_store(root: Path) -> Store:
+    """A store under ``root`` with "thinker": a tiny GGUF whose template echoes the user's messages and whose
+    output format has thinking (``<think>``) and tool-call (``<tool_call>``) markers. Served by the echo
+    engine, what a user writes is what the model "answers"."""
     from mullama_jupyter.core.create import CreateRequest, create
     from mullama_jupyter.core.manager import validate_template
     from mullama_jupyter.core.pull import pull
 
-    root = tmp_path_factory.mktemp("scripted")
     store = Store(root / "store")
     pull(store, str(tiny_llama_gguf(root / "tiny.gguf")), lambda p: None)
     create(store, CreateRequest(model="thinker", from_="tiny", template=ECHO_TEMPLATE, settings={
         "thinking": {"start": "<think>", "end": "</think>", "enabled": True},
         "toolformat": {"call_start": "<tool_call>", "call_end": "</tool_call>"}}),
         lambda e: None, validate_template=validate_template)
+    return store
+
+
+@pytest.fixture(scope="session")
+def scripted_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``mullama serve --engine echo --api-key s3cret`` with "thinker", whose output format has thinking
+    (``<think>``) and tool-call (``<tool_call>``) markers: scripted output for every API family."""
+    root = tmp_path_factory.mktemp("scripted")
+    store = scripted_store(root)
     with serving(store.root, root / "serve.log", "--api-key", SCRIPTED_KEY, "--engine", "echo",
                  OLLAMA_MODELS=str(root / "none")) as url:
         yield url

@@ -117,7 +117,9 @@ function ModelBar({ model, openModels }: { model: ChatModel; openModels: () => v
         onChange={e => model.setModel(e.target.value)}
       >
         {!current && <option value="">no local model</option>}
-        {missing && <option value={current}>{current} (not installed)</option>}
+        {current && !names.includes(current) && (
+          <option value={current}>{missing ? `${current} (not installed)` : current}</option>
+        )}
         {names.map(n => (
           <option key={n} value={n}>
             {n}

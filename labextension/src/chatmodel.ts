@@ -12,6 +12,7 @@ import {
   ChatStore,
   Conversation,
   endStreaming,
+  findModel,
   isStreaming,
   newConversation,
   remove,
@@ -95,8 +96,12 @@ export class ChatModel {
 
   private preferredModel(): string {
     const names = this.models.names();
-    if (this.settings.defaultModel && (names.includes(this.settings.defaultModel) || !this.models.loaded)) {
-      return this.settings.defaultModel;
+    const wanted = this.settings.defaultModel;
+    if (wanted) {
+      const found = findModel(names, wanted);
+      if (found || !this.models.loaded) {
+        return found ?? wanted;
+      }
     }
     const recent = this.store.conversations.find(c => c.model && names.includes(c.model));
     return recent?.model ?? names[0] ?? '';

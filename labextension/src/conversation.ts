@@ -70,6 +70,19 @@ export interface WireMessage {
 }
 
 export const MAX_CONVERSATIONS = 50;
+
+/** Ollama's rule: a name without a tag means ":latest" ("llama3" is "llama3:latest"). */
+export function withTag(name: string): string {
+  const trimmed = name.trim();
+  const last = trimmed.split('/').pop() ?? '';
+  return trimmed && !last.includes(':') ? `${trimmed}:latest` : trimmed;
+}
+
+/** The local model a user-typed name refers to, if any. */
+export function findModel(names: string[], wanted: string): string | undefined {
+  const key = withTag(wanted).toLowerCase();
+  return names.find(n => withTag(n).toLowerCase() === key);
+}
 const TITLE_LENGTH = 48;
 export const UNTITLED = 'New chat';
 

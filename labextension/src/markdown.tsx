@@ -6,6 +6,8 @@ import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { addBelowIcon, copyIcon } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
+import { withoutRemoteImages } from './remoteimages';
+
 export interface CodeActions {
   copy(code: string): void;
   insert(code: string): void;
@@ -29,7 +31,7 @@ export function Markdown(props: {
   const render = React.useCallback(async () => {
     const mine = ++generation.current;
     const renderer = props.rendermime.createRenderer('text/markdown');
-    const model = props.rendermime.createModel({ data: { 'text/markdown': latest.current }, trusted: false });
+    const model = props.rendermime.createModel({ data: { 'text/markdown': withoutRemoteImages(latest.current) }, trusted: false });
     try {
       await renderer.renderModel(model);
     } catch (e) {

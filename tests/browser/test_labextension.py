@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import ARTIFACTS, launch_lab, notebook
-from tests.conftest import MODEL, REPO, http_call, pull_into
+from tests.conftest import MODEL, REPO, http_call, pull_into, scripted_store
 from tests.fakehf import hf_env, start_fake_hub
 from tests.gguf_factory import tiny_llama_bytes
 
@@ -30,15 +31,20 @@ PULL_SIZE = 24_000_000  # bytes: big enough for the bar to be caught half way
 SLOW = 180_000  # ms: model load and prompt on a busy machine
 
 
-@pytest.fixture(scope="module")
-def labx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def extension_args(root: Path) -> tuple[str, ...]:
+    """Serve the extension from this checkout's build, whatever copy an install put into share/jupyter."""
     if not (BUILT / "package.json").is_file():
         pytest.fail("the JupyterLab extension is not built: pip install -e '.[test]' builds it (Node.js >= 20), "
                     "or run: cd labextension && npm ci && npm run build:prod")
-    root = tmp_path_factory.mktemp("labx")
-    # Serve the extension from this checkout's build, whatever copy an install put into share/jupyter.
     (root / "ext").mkdir()
     (root / "ext" / "mullama-jupyter").symlink_to(BUILT, target_is_directory=True)
+    return f"--LabApp.extra_labextensions_path={root / 'ext'}", "--LabApp.expose_app_in_browser=True"
+
+
+@pytest.fixture(scope="module")
+def labx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    root = tmp_path_factory.mktemp("labx")
+    args = extension_args(root)
     store = root / "store"
     pull_into(store)
     hub = start_fake_hub()
@@ -51,11 +57,24 @@ def labx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     settings = {"mullama-jupyter/plugin": {"defaultModel": MODEL, "temperature": 0, "maxTokens": 200}}
     try:
         with launch_lab(root, store, base_url="/lab-base/", env=hf_env(hub, root / "hf"), settings=settings,
-                        args=(f"--LabApp.extra_labextensions_path={root / 'ext'}",
-                              "--LabApp.expose_app_in_browser=True")) as server:
+                        args=args) as server:
             yield {**server, "hub": hub}
     finally:
         hub.close()
+
+
+@pytest.fixture(scope="module")
+def echo_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """JupyterLab at the root URL with the echo engine: the model "thinker" answers what it is sent, with
+    <think> markers split off as thinking."""
+    root = tmp_path_factory.mktemp("labecho")
+    args = extension_args(root)
+    store = scripted_store(root)
+    notebook(root / "ctx.ipynb", "secret_value = 41 + 1")
+    settings = {"mullama-jupyter/plugin": {"defaultModel": "thinker", "think": True}}
+    with launch_lab(root, store.root, settings=settings, args=(
+            *args, "--MullamaExtension.engine=echo", '--MullamaExtension.engine_options={"delay": 0.02}')) as server:
+        yield server
 
 
 def shoot(locator: Any, name: str) -> Path:
@@ -116,7 +135,7 @@ def test_chat_panel_streams_stops_and_keeps_its_history(labx: dict[str, Any], pa
     panel.locator(".jp-mullama-input").wait_for(state="visible")
     assert page.evaluate("document.activeElement.classList.contains('jp-mullama-input')")
     # The settings registry's default model is picked from the live list.
-    assert panel.locator(".jp-mullama-model-select").input_value() == MODEL
+    expect(panel.locator(".jp-mullama-model-select")).to_have_value(MODEL)
     assert MODEL in panel.locator(".jp-mullama-model-select option").all_text_contents()
 
     # The active cell goes along as context.
@@ -256,7 +275,7 @@ def test_models_panel_pulls_with_progress_and_manages_models(labx: dict[str, Any
     new_row.locator("button", has_text="Chat").click()
     chat = page.locator("#mullama-chat")
     chat.locator(".jp-mullama-input").wait_for(state="visible")
-    assert chat.locator(".jp-mullama-model-select").input_value() == pulled[0]
+    expect(chat.locator(".jp-mullama-model-select")).to_have_value(pulled[0])
     assert chat.locator(".jp-mullama-message").count() == 0  # a new conversation, the others untouched
     command(page, "mullama:open-models")
     new_row.locator("button", has_text="Remove").click()
@@ -290,3 +309,38 @@ def test_models_panel_pulls_with_progress_and_manages_models(labx: dict[str, Any
     shoot(page, "lab-models-dark.png")
     command(page, "apputils:change-theme", {"theme": "JupyterLab Light"})
     page.wait_for_function("document.body.dataset.jpThemeLight === 'true'")
+
+
+def test_thinking_and_the_active_selection_reach_the_model(echo_lab: dict[str, Any], page: Any) -> None:
+    open_lab(page, echo_lab, "lab/tree/ctx.ipynb")
+    command(page, "mullama:open-chat")
+    panel = page.locator("#mullama-chat")
+    expect(panel.locator(".jp-mullama-model-select")).to_have_value("thinker:latest")  # the setting says "thinker"
+
+    # Thinking streams into its own block, collapsed once the answer starts.
+    panel.locator(".jp-mullama-input").fill("<think> weighing the options </think> The answer is **42**.")
+    panel.locator(".jp-mullama-input").press("Enter")
+    answer = panel.locator(f"{LAST_ANSWER}[data-state=done]")
+    answer.wait_for(timeout=60_000)
+    thinking = answer.locator("details.jp-mullama-thinking")
+    assert thinking.locator("summary").text_content() == "Thoughts"
+    assert thinking.get_attribute("open") is None
+    assert "weighing the options" in thinking.locator(".jp-mullama-thinking-text").text_content()
+    assert answer.locator(".jp-mullama-markdown strong").text_content() == "42"
+    assert "<think>" not in answer.locator(".jp-mullama-markdown").text_content()
+    thinking.locator("summary").click()
+    shoot(panel, "lab-chat-thinking-light.png")
+
+    # The selection in the active cell goes to the model with the question (the echo model repeats it).
+    page.locator(".jp-Notebook .jp-Cell").first.locator(".cm-content").click()
+    page.keyboard.press("Control+a")
+    command(page, "mullama:open-chat")
+    panel.locator(".jp-mullama-include input").check()
+    panel.locator(".jp-mullama-input").fill("What is this?")
+    panel.locator(".jp-mullama-input").press("Enter")
+    echoed = panel.locator(".jp-mullama-assistant").nth(1)
+    expect(echoed).to_have_attribute("data-state", "done", timeout=60_000)
+    # The echo engine repeats the prompt's words (newlines become spaces).
+    text = echoed.locator(".jp-mullama-markdown").text_content()
+    assert "selection in cell 1 of ctx.ipynb" in text and "secret_value = 41 + 1" in text, text
+    assert panel.locator(".jp-mullama-context summary").text_content() == "selection in cell 1 of ctx.ipynb"
