@@ -11,9 +11,17 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_public_names():
     assert sorted(mullama_jupyter.__all__) == sorted(
-        ["__version__", "embed", "load_ipython_extension", "unload_ipython_extension", "_jupyter_server_extension_points"])
+        ["__version__", "embed", "load_ipython_extension", "unload_ipython_extension", "_jupyter_server_extension_points",
+         "_jupyter_labextension_paths"])
     for name in mullama_jupyter.__all__:
         assert hasattr(mullama_jupyter, name)
+
+
+def test_labextension_path_points_at_the_built_extension():
+    (path,) = mullama_jupyter._jupyter_labextension_paths()
+    assert path["dest"] == "mullama-jupyter"
+    built = Path(mullama_jupyter.__file__).parent / path["src"] / "package.json"
+    assert json.loads(built.read_text())["name"] == "mullama-jupyter"
 
 
 def test_server_extension_point_and_auto_enable_config():

@@ -32,9 +32,18 @@ export class ChatPanel extends ReactWidget {
     return this.options.model;
   }
 
-  /** Put the cursor in the message box. */
-  focusInput(): void {
-    requestAnimationFrame(() => this.node.querySelector<HTMLTextAreaElement>('.jp-mullama-input')?.focus());
+  /**
+   * Put the cursor in the message box. Unless `force` (the user asked for the chat), only when nothing else
+   * has the keyboard: restoring the layout on page load must not steal focus from the palette or a cell.
+   */
+  focusInput(force = false): void {
+    requestAnimationFrame(() => {
+      const active = document.activeElement;
+      const idle = !active || active === document.body || active.closest('.lm-TabBar') !== null;
+      if (force || idle || this.node.contains(active)) {
+        this.node.querySelector<HTMLTextAreaElement>('.jp-mullama-input')?.focus();
+      }
+    });
   }
 
   protected onActivateRequest(msg: Message): void {
@@ -217,7 +226,8 @@ function Welcome({ model, openModels }: { model: ChatModel; openModels: () => vo
   );
 }
 
-function UserMessage({ message }: { message: ChatMessage }): JSX.Element {
+// Messages are immutable: an unchanged message skips rendering while another one streams.
+const UserMessage = React.memo(function UserMessage({ message }: { message: ChatMessage }): JSX.Element {
   return (
     <div className="jp-mullama-message jp-mullama-user" data-state={message.state}>
       {message.context && (
@@ -229,9 +239,9 @@ function UserMessage({ message }: { message: ChatMessage }): JSX.Element {
       <div className="jp-mullama-user-text">{message.content}</div>
     </div>
   );
-}
+});
 
-function AssistantMessage(props: {
+const AssistantMessage = React.memo(function AssistantMessage(props: {
   message: ChatMessage;
   rendermime: IRenderMimeRegistry;
   actions: CodeActions;
@@ -256,7 +266,7 @@ function AssistantMessage(props: {
       <Footer message={message} actions={props.actions} />
     </div>
   );
-}
+});
 
 function Footer({ message, actions }: { message: ChatMessage; actions: CodeActions }): JSX.Element | null {
   switch (message.state) {

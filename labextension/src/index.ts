@@ -102,7 +102,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       icon: args => (args.isPalette ? undefined : chatPanel.title.icon),
       execute: () => {
         app.shell.activateById(chatPanel.id);
-        chatPanel.focusInput();
+        chatPanel.focusInput(true);
       }
     });
     app.commands.addCommand(CommandIDs.openModels, {
@@ -116,7 +116,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       execute: () => {
         chat.newChat();
         app.shell.activateById(chatPanel.id);
-        chatPanel.focusInput();
+        chatPanel.focusInput(true);
       }
     });
     app.commands.addCommand(CommandIDs.stop, {

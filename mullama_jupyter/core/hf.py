@@ -51,16 +51,25 @@ def endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
 
 
+class _Cancelled(Exception):
+    """Raised from inside ``http_get`` (through its progress bar) to stop a download between chunks."""
+
+
 class _Bar:
     """What ``http_get`` expects of a progress bar (tqdm's ``update`` and context manager), reporting
-    through our callback at most every 60 ms."""
+    through our callback at most every 60 ms, and the one hook inside ``http_get``'s loop: a cancelled
+    pull stops at its next chunk instead of downloading to the end."""
 
-    def __init__(self, report: Callable[[int], None], initial: int = 0, **_: Any):
+    def __init__(self, report: Callable[[int], None], cancelled: Callable[[], bool] = lambda: False,
+                 initial: int = 0, **_: Any):
         self.report = report
+        self.cancelled = cancelled
         self.n = initial
         self.last = 0.0
 
     def update(self, n: int = 1) -> None:
+        if self.cancelled():
+            raise _Cancelled
         self.n += n
         now = time.monotonic()
         if now - self.last >= PROGRESS_INTERVAL:
@@ -204,7 +213,9 @@ def _download(store: Store, spec: Spec, part: str, want: str, size: int, part_pa
             with open(part_path, "ab") as f:
                 http_get(url, f, resume_size=done, headers=headers, expected_size=size,
                          displayed_filename=part.rsplit("/", 1)[-1],
-                         tqdm_class=functools.partial(_Bar, report))  # type: ignore[arg-type]
+                         tqdm_class=functools.partial(_Bar, report, cancelled))  # type: ignore[arg-type]
+        except _Cancelled:
+            raise PullError("pull canceled", hint="pull again to resume") from None
         except Exception as e:  # noqa: BLE001 - the part file stays for the next attempt
             raise _hub_error(e, spec) from None
     if cancelled():

@@ -9,6 +9,7 @@ Screenshots (light and dark themes) are kept in tests/artifacts/lab-*.png.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -97,6 +98,18 @@ def open_lab(page: Any, labx: dict[str, Any], path: str = "lab") -> None:
     assert ours and ours[0]["load"] == built
 
 
+def open_palette(page: Any) -> None:
+    """Ctrl+Shift+C, until the palette has the keyboard: just after a page load, JupyterLab's own panels
+    take the focus back (and the modal palette closes when it loses it)."""
+    for _ in range(20):
+        page.keyboard.press("Control+Shift+C")
+        time.sleep(0.3)
+        if page.evaluate("document.activeElement.classList.contains('lm-CommandPalette-input')"):
+            return
+        page.keyboard.press("Escape")
+    raise AssertionError("the command palette did not open")
+
+
 def command(page: Any, name: str, args: dict[str, Any] | None = None) -> None:
     page.evaluate("([name, args]) => window.jupyterapp.commands.execute(name, args)", [name, args or {}])
 
@@ -126,6 +139,8 @@ LAST_ANSWER = ".jp-mullama-assistant:last-child"
 
 
 def test_chat_panel_streams_stops_and_keeps_its_history(labx: dict[str, Any], page: Any) -> None:
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
     open_lab(page, labx, "lab/tree/analysis.ipynb")
     page.locator(".jp-Notebook .jp-Cell").first.locator(".cm-content").click()
 
@@ -200,16 +215,23 @@ def test_chat_panel_streams_stops_and_keeps_its_history(labx: dict[str, Any], pa
     page.reload()
     page.wait_for_function("window.jupyterapp && window.jupyterapp.commands.hasCommand('mullama:open-chat')")
     # The command palette entry opens it this time.
-    page.locator(".jp-Notebook").first.wait_for()
-    page.keyboard.press("Control+Shift+C")
+    open_palette(page)
     page.keyboard.type("Open Chat")
-    page.locator(".lm-CommandPalette-item.lm-mod-active[data-command='mullama:open-chat']").wait_for()
+    page.locator(".lm-CommandPalette-item[data-command='mullama:open-chat']").first.wait_for()
+    for _ in range(10):  # the palette re-renders as Lab's commands change state: move by keyboard
+        if page.locator(".lm-CommandPalette-item.lm-mod-active[data-command='mullama:open-chat']").count():
+            break
+        page.keyboard.press("ArrowDown")
     page.keyboard.press("Enter")
     panel.locator(".jp-mullama-message").first.wait_for()
     assert panel.locator(".jp-mullama-conversation-select option").all_text_contents() == titles
     assert panel.locator(".jp-mullama-message").count() == 4
     assert panel.locator(".jp-mullama-assistant[data-state=stopped]").count() == 1
     assert "def " in panel.locator(".jp-mullama-assistant .jp-mullama-code pre").first.text_content()
+
+    # Everything the page asked for came from this Jupyter server (or from the page itself).
+    origin = labx["url"].split("/lab-base/")[0]
+    assert requested and not [u for u in requested if not u.startswith((origin, "data:", "blob:"))]
 
     command(page, "apputils:change-theme", {"theme": "JupyterLab Dark"})
     page.wait_for_function("document.body.dataset.jpThemeLight === 'false'")
@@ -244,12 +266,23 @@ def test_models_panel_pulls_with_progress_and_manages_models(labx: dict[str, Any
     row.locator(".jp-mullama-badge").wait_for(state="detached")
     assert not server_models(labx)[MODEL]["loaded"]
 
-    # A pull from the (loopback) hub: the bar moves through the middle while the hub pauses half way.
-    labx["hub"].stall_after(HUB_REPO, HUB_FILE, PULL_SIZE // 2, seconds=3)
+    # A pull cancelled half way (the hub pauses there) ends as such and adds no model.
+    labx["hub"].stall_after(HUB_REPO, HUB_FILE, PULL_SIZE // 2, seconds=30)
     panel.locator(".jp-mullama-pull-input").fill(f"hf:{HUB_REPO}")
     panel.locator(".jp-mullama-pull-button").click()
     card = panel.locator(f".jp-mullama-pull[data-spec='hf:{HUB_REPO}']")
     bar = card.locator("[role=progressbar]")
+    page.wait_for_function("(el) => Number(el.getAttribute('aria-valuenow')) >= 40", arg=bar.element_handle(),
+                           timeout=60_000)
+    card.locator("button", has_text="Cancel").click()
+    expect(card).to_have_class(re.compile(r"jp-mod-cancelled"))
+    assert card.locator(".jp-mullama-pull-status").text_content().startswith("cancelled")
+    assert len(server_models(labx)) == 1
+
+    # Pulled again, it resumes; the bar moves through the middle while the hub pauses once more.
+    labx["hub"].stall_after(HUB_REPO, HUB_FILE, PULL_SIZE // 4, seconds=3)
+    panel.locator(".jp-mullama-pull-input").fill(f"hf:{HUB_REPO}")
+    panel.locator(".jp-mullama-pull-button").click()
     values: list[float] = []
     shot = False
     deadline = time.monotonic() + 120
@@ -263,7 +296,7 @@ def test_models_panel_pulls_with_progress_and_manages_models(labx: dict[str, Any
                 shot = True
         time.sleep(0.05)
     assert "jp-mod-done" in card.get_attribute("class"), card.inner_text()
-    assert any(0 < v < 100 for v in values), f"the bar never showed partial progress: {values}"
+    assert any(0 < v < 100 for v in values), f"the bar never showed partial progress: {values}, {card.inner_text()}"
     assert values == sorted(values) and values[-1] == 100
     assert card.locator(".jp-mullama-pull-status").text_content().startswith("pulled · 24.0 MB")
     pulled = [name for name in server_models(labx) if name != MODEL]

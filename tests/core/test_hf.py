@@ -273,6 +273,34 @@ def test_a_stalled_download_fails_clearly_and_the_next_pull_resumes(hub, tmp_pat
     assert rec.model_digest == "sha256:" + hub.sha256(REPO, name)
 
 
+def test_a_cancelled_download_stops_at_its_next_chunk_and_resumes_later(fakehf, tmp_path):
+    repo, name = "test-org/big-GGUF", "big-Q8_0.gguf"
+    # huggingface_hub reads 10 MB chunks: a file of several chunks, the hub pausing inside the second one.
+    half = 12_000_000
+    data = tiny_llama_bytes(**{"general.name": "big", "general.description": "x" * half, "general.notes": "y" * half})
+    size = len(data)
+    fakehf.add_repo(repo, {name: data})
+    fakehf.stall_after(repo, name, nbytes=11_000_000, seconds=1.5)
+    store = Store(tmp_path / "s")
+    cancel = threading.Event()
+    events = []
+
+    def emit(p):
+        events.append(p)
+        if p.completed:  # cancel as soon as bytes arrive, while the hub pauses a quarter in
+            cancel.set()
+
+    with pytest.raises(PullError) as e:
+        pull(store, f"hf:{repo}", emit, cancel.is_set)
+    assert e.value.message == "pull canceled" and "resume" in e.value.hint
+    kept = store.partial_path("sha256:" + fakehf.sha256(repo, name)).stat().st_size
+    assert 0 < kept < size  # stopped early, and kept for the next pull
+    assert store.list() == []
+    rec, later = run_pull(store, f"hf:{repo}")
+    assert rec.model_digest == "sha256:" + fakehf.sha256(repo, name)
+    assert next(p.completed for p in later if p.total) == kept  # resumed, not started over
+
+
 async def test_create_from_an_alias_pulls_the_base_first(hub, tmp_path, aliases_file):
     from mullama_jupyter.core.create import CreateRequest
 
