@@ -273,7 +273,12 @@ function Footer({ message, actions }: { message: ChatMessage; actions: CodeActio
     case 'done':
       return (
         <div className="jp-mullama-footer">
-          <span className="jp-mullama-stats">{message.stats ? statsLine(message.stats) : ''}</span>
+          <span
+            className="jp-mullama-stats"
+            title={message.stats?.doneReason === 'length' ? 'The answer reached the maximum tokens (Settings → Mullama)' : undefined}
+          >
+            {message.stats ? statsLine(message.stats) : ''}
+          </span>
           <button className="jp-mullama-link-button" title="Copy the answer as Markdown" onClick={() => actions.copy(message.content)}>
             Copy
           </button>

@@ -19,6 +19,8 @@ export interface Stats {
   evalDuration: number;
   totalDuration: number;
   promptEvalCount: number;
+  /** "stop" (the model finished) or "length" (cut at the token limit). */
+  doneReason?: string;
 }
 
 export interface ChatMessage {
@@ -186,7 +188,8 @@ export function applyFrame(conv: Conversation, frame: ServerFrame, now: number):
               evalCount: frame.eval_count ?? 0,
               evalDuration: frame.eval_duration ?? 0,
               totalDuration: frame.total_duration ?? 0,
-              promptEvalCount: frame.prompt_eval_count ?? 0
+              promptEvalCount: frame.prompt_eval_count ?? 0,
+              doneReason: frame.done_reason
             }
           };
         },
@@ -250,6 +253,9 @@ export function statsLine(stats: Stats): string {
   if (stats.totalDuration > 0) {
     parts.push(`${(stats.totalDuration / 1e9).toFixed(1)} s`);
   }
+  if (stats.doneReason === 'length') {
+    parts.push('token limit');
+  }
   return parts.join(' · ');
 }
 
@@ -311,6 +317,9 @@ function restoreMessage(raw: unknown): ChatMessage | null {
       totalDuration: Number(s.totalDuration) || 0,
       promptEvalCount: Number(s.promptEvalCount) || 0
     };
+    if (isString(s.doneReason)) {
+      m.stats.doneReason = s.doneReason;
+    }
   }
   const c = r.context as Record<string, unknown> | undefined;
   if (c && typeof c === 'object' && isString(c.label) && isString(c.source) && isString(c.language)) {
