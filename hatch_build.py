@@ -59,8 +59,8 @@ class LabExtensionBuildHook(BuildHookInterface):
     @staticmethod
     def _stale(source: Path, output: Path) -> bool:
         built = output / "package.json"
-        if not built.is_file():
-            return True
+        if not built.is_file() or any((output / "static").glob("*.js.map")):
+            return True  # missing, or a development build (`npm run build`): ship a production build
         return _newest([source / name for name in SOURCES]) > built.stat().st_mtime
 
     def _build(self, source: Path) -> None:
