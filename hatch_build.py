@@ -67,10 +67,12 @@ class LabExtensionBuildHook(BuildHookInterface):
         npm = shutil.which("npm")
         if npm is None:
             raise RuntimeError("npm was not found on PATH")
-        self.app.display_info("mullama-jupyter: building the JupyterLab extension (npm ci, tsc, rspack)")
+        self.app.display_info("mullama-jupyter: building the JupyterLab extension (npm install, tsc, rspack)")
         lock = source / "node_modules" / ".package-lock.json"
         if not lock.is_file() or lock.stat().st_mtime < (source / "package-lock.json").stat().st_mtime:
-            subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=source, check=True)
+            # `npm install` on the committed lock, not `npm ci`: the lock cannot list the native builds for other
+            # platforms that a registry mirror lacks (optional dependencies), and `npm ci` refuses such a lock.
+            subprocess.run([npm, "install", "--no-audit", "--no-fund"], cwd=source, check=True)
         subprocess.run([npm, "run", "clean"], cwd=source, check=True)
         subprocess.run([npm, "run", "build:lib:prod"], cwd=source, check=True)
         # jupyter_builder is a build dependency of this hook; run it as a module of this interpreter rather

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -95,6 +96,15 @@ def page(browser: Any) -> Iterator[Any]:
         yield page
     finally:
         context.close()
+
+
+def shoot(locator: Any, name: str) -> Path:
+    """A screenshot kept as a test artifact (tests/artifacts/NAME, copied to /tmp/mullama-NAME)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    locator.screenshot(path=str(path), animations="disabled")
+    shutil.copy(path, Path("/tmp") / f"mullama-{name}")
+    return path
 
 
 def notebook(path: Path, *sources: str) -> Path:

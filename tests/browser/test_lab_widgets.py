@@ -1,17 +1,15 @@
 """The widgets in a real JupyterLab, in a real (headless) browser: type, send, watch tokens stream, stop.
 
-Screenshots are kept as artifacts in tests/artifacts/ (and copied to /tmp/mullama-widget-*.png).
+Screenshots are kept as artifacts in tests/artifacts/ (and copied to /tmp/mullama-*.png).
 """
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, notebook
+from tests.browser.conftest import notebook, shoot
 from tests.conftest import MODEL
 
 pytestmark = pytest.mark.model
@@ -21,13 +19,6 @@ CHAT_CELL = "from mullama_jupyter.widgets import Chat\nchat = Chat(temperature=0
 MODELS_CELL = "from mullama_jupyter.widgets import Models\nModels()"
 LIVE_TEXT = "((document.querySelector('.mullama-chat .mc-live .mc-body') || {}).textContent || '')"
 
-
-def shoot(locator: Any, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / name
-    locator.screenshot(path=str(path), animations="disabled")
-    shutil.copy(path, Path("/tmp") / f"mullama-widget-{name}")
-    return path
 
 
 def run_cell(page: Any, index: int) -> None:

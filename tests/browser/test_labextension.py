@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -18,7 +17,7 @@ from typing import Any, Iterator
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ARTIFACTS, launch_lab, notebook
+from tests.browser.conftest import launch_lab, notebook, shoot
 from tests.conftest import MODEL, REPO, http_call, pull_into, scripted_store
 from tests.fakehf import hf_env, start_fake_hub
 from tests.gguf_factory import tiny_llama_bytes
@@ -36,7 +35,7 @@ def extension_args(root: Path) -> tuple[str, ...]:
     """Serve the extension from this checkout's build, whatever copy an install put into share/jupyter."""
     if not (BUILT / "package.json").is_file():
         pytest.fail("the JupyterLab extension is not built: pip install -e '.[test]' builds it (Node.js >= 20), "
-                    "or run: cd labextension && npm ci && npm run build:prod")
+                    "or run: cd labextension && npm install && npm run build:prod")
     (root / "ext").mkdir()
     (root / "ext" / "mullama-jupyter").symlink_to(BUILT, target_is_directory=True)
     return f"--LabApp.extra_labextensions_path={root / 'ext'}", "--LabApp.expose_app_in_browser=True"
@@ -78,12 +77,14 @@ def echo_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         yield server
 
 
-def shoot(locator: Any, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / name
-    locator.screenshot(path=str(path), animations="disabled")
-    shutil.copy(path, Path("/tmp") / f"mullama-{name}")
-    return path
+def shoot_dark(page: Any, name: str) -> None:
+    """The whole window in JupyterLab's dark theme, then back to light."""
+    command(page, "apputils:change-theme", {"theme": "JupyterLab Dark"})
+    page.wait_for_function("document.body.dataset.jpThemeLight === 'false'")
+    time.sleep(0.5)  # the theme's stylesheet settles
+    shoot(page, name)
+    command(page, "apputils:change-theme", {"theme": "JupyterLab Light"})
+    page.wait_for_function("document.body.dataset.jpThemeLight === 'true'")
 
 
 def open_lab(page: Any, labx: dict[str, Any], path: str = "lab") -> None:
@@ -233,12 +234,7 @@ def test_chat_panel_streams_stops_and_keeps_its_history(labx: dict[str, Any], pa
     origin = labx["url"].split("/lab-base/")[0]
     assert requested and not [u for u in requested if not u.startswith((origin, "data:", "blob:"))]
 
-    command(page, "apputils:change-theme", {"theme": "JupyterLab Dark"})
-    page.wait_for_function("document.body.dataset.jpThemeLight === 'false'")
-    time.sleep(0.5)
-    shoot(page, "lab-chat-dark.png")
-    command(page, "apputils:change-theme", {"theme": "JupyterLab Light"})
-    page.wait_for_function("document.body.dataset.jpThemeLight === 'true'")
+    shoot_dark(page, "lab-chat-dark.png")
 
 
 def test_models_panel_pulls_with_progress_and_manages_models(labx: dict[str, Any], page: Any) -> None:
@@ -336,12 +332,7 @@ def test_models_panel_pulls_with_progress_and_manages_models(labx: dict[str, Any
     assert failed.locator(".jp-mullama-pull-spec").text_content() == "hf:nobody/nothing-GGUF"
     assert "does not exist" in failed.locator(".jp-mullama-pull-status").text_content()  # Ollama's words
 
-    command(page, "apputils:change-theme", {"theme": "JupyterLab Dark"})
-    page.wait_for_function("document.body.dataset.jpThemeLight === 'false'")
-    time.sleep(0.5)
-    shoot(page, "lab-models-dark.png")
-    command(page, "apputils:change-theme", {"theme": "JupyterLab Light"})
-    page.wait_for_function("document.body.dataset.jpThemeLight === 'true'")
+    shoot_dark(page, "lab-models-dark.png")
 
 
 def test_thinking_and_the_active_selection_reach_the_model(echo_lab: dict[str, Any], page: Any) -> None:

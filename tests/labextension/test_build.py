@@ -24,7 +24,7 @@ def need_node() -> str:
     npm = shutil.which("npm")
     if npm is None or not (SOURCE / "node_modules").is_dir():
         message = ("Node.js/npm or labextension/node_modules is missing: install Node.js >= 20 and run "
-                   "pip install -e '.[test]' (it runs npm ci), or: cd labextension && npm ci")
+                   "pip install -e '.[test]' (it runs npm install), or: cd labextension && npm install")
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
