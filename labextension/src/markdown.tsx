@@ -56,6 +56,10 @@ export function Markdown(props: {
       void render();
       return;
     }
+    if (generation.current === 0) {
+      void render(); // the first tokens show at once; later ones are batched
+      return;
+    }
     if (!timer.current) {
       timer.current = setTimeout(() => {
         timer.current = null;
