@@ -52,6 +52,7 @@ export interface ContextSource {
 }
 
 const SAVE_DELAY_MS = 400;
+const STREAM_EMIT_MS = 60;
 
 export class ChatModel {
   store: ChatStore = { conversations: [], activeId: null };
@@ -61,6 +62,7 @@ export class ChatModel {
   notice: string | null = null;
   private readonly _changed = new Signal<this, void>(this);
   private saveTimer: ReturnType<typeof setTimeout> | null = null;
+  private emitTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     readonly socket: ChatSocket,
@@ -250,14 +252,23 @@ export class ChatModel {
     if (!conv) {
       return; // deleted while it streamed
     }
+    const before = conv.messages.find(m => m.id === String(frame.id));
+    const first = before !== undefined && !before.content && !before.thinking;
     this.store = replace(this.store, applyFrame(conv, frame, Date.now()));
     if (frame.type === 'done' || frame.type === 'error') {
       this.changedAndSave();
       if (frame.type === 'done') {
         void this.models.refresh(); // the model is loaded now
       }
-    } else {
-      this._changed.emit();
+    } else if (first) {
+      this._changed.emit(); // the first words show at once
+    } else if (!this.emitTimer) {
+      // Tokens arrive every ~25 ms; the view does not need to follow faster than this, and on a small
+      // machine every render is CPU the model does not get.
+      this.emitTimer = setTimeout(() => {
+        this.emitTimer = null;
+        this._changed.emit();
+      }, STREAM_EMIT_MS);
     }
   }
 

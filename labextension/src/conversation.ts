@@ -100,11 +100,16 @@ export function newConversation(model: string, now: number, id = newId('c')): Co
 }
 
 export function titleFrom(text: string): string {
-  const line = text.trim().split('\n')[0].replace(/\s+/g, ' ');
+  const line = text.trim().split('\n')[0].replace(/\s+/g, ' ').trim();
   if (!line) {
     return UNTITLED;
   }
-  return line.length > TITLE_LENGTH ? `${line.slice(0, TITLE_LENGTH - 1)}…` : line;
+  if (line.length <= TITLE_LENGTH) {
+    return line;
+  }
+  // Never cut an emoji (a UTF-16 surrogate pair) in half.
+  const cut = /[\uD800-\uDBFF]/.test(line[TITLE_LENGTH - 2]) ? TITLE_LENGTH - 2 : TITLE_LENGTH - 1;
+  return `${line.slice(0, cut)}…`;
 }
 
 export function isStreaming(conv: Conversation): boolean {

@@ -13,8 +13,8 @@ export interface CodeActions {
   insert(code: string): void;
 }
 
-/** While tokens stream in, render at most this often. */
-const STREAM_RENDER_MS = 100;
+/** While tokens stream in, render at most this often (each render parses, sanitizes and highlights it all). */
+const STREAM_RENDER_MS = 200;
 
 export function Markdown(props: {
   source: string;

@@ -72,15 +72,21 @@ export function cancelPull(state: PullState): PullState {
 
 const UNITS = ['B', 'KB', 'MB', 'GB', 'TB'];
 
+function decimals(value: number, unit: number): number {
+  return unit === 0 || value >= 100 ? 0 : value >= 10 ? 1 : 2;
+}
+
 /** Decimal units, as Ollama prints sizes. */
 export function formatBytes(n: number): string {
   let value = n;
   let unit = 0;
-  while (value >= 1000 && unit < UNITS.length - 1) {
+  // Compare the value as it will be printed: 999.7 KB rounds to "1000 KB", which is "1.00 MB".
+  while (unit < UNITS.length - 1 && Number(value.toFixed(decimals(value, unit))) >= 1000) {
     value /= 1000;
     unit += 1;
   }
-  const digits = unit === 0 || value >= 100 ? 0 : value >= 10 ? 1 : 2;
+  // The same for the number of decimals: 9.999 MB is "10.0 MB", not "10.00 MB".
+  const digits = decimals(Number(value.toFixed(decimals(value, unit))), unit);
   return `${value.toFixed(digits)} ${UNITS[unit]}`;
 }
 
