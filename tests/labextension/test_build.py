@@ -40,7 +40,7 @@ def test_typescript_unit_tests_pass(tmp_path: Path) -> None:
     failed = [f"{t['fullName']}: {t['failureMessages'][:1]}" for suite in report["testResults"]
               for t in suite["assertionResults"] if t["status"] != "passed"]
     assert done.returncode == 0 and not failed, failed or done.stderr[-3000:]
-    assert report["numPassedTests"] >= 30  # the suites ran, not an empty selection
+    assert report["numPassedTests"] >= 70  # the suites ran, not an empty selection
     suites = {Path(s["name"]).name for s in report["testResults"]}
     assert {"ndjson.test.ts", "conversation.test.ts", "pullprogress.test.ts", "remoteimages.test.ts"} <= suites
 
