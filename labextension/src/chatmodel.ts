@@ -213,7 +213,9 @@ export class ChatModel {
       messages: wireMessages(conv, this.settings.systemPrompt),
       options
     };
-    if (this.settings.think) {
+    // Only models that can think are asked to (the server refuses `think` for the others, as Ollama does).
+    const capabilities = this.models.models.find(m => m.name === model)?.capabilities ?? [];
+    if (this.settings.think && capabilities.includes('thinking')) {
       body.think = true;
     }
     const convId = conv.id;
