@@ -42,7 +42,8 @@ def test_typescript_unit_tests_pass(tmp_path: Path) -> None:
     assert done.returncode == 0 and not failed, failed or done.stderr[-3000:]
     assert report["numPassedTests"] >= 70  # the suites ran, not an empty selection
     suites = {Path(s["name"]).name for s in report["testResults"]}
-    assert {"ndjson.test.ts", "conversation.test.ts", "pullprogress.test.ts", "remoteimages.test.ts"} <= suites
+    assert {"ndjson.test.ts", "conversation.test.ts", "pullprogress.test.ts", "remoteimages.test.ts",
+            "chatmodel.test.ts", "chatsocket.test.ts"} <= suites
 
 
 def test_the_wheel_ships_the_built_extension(tmp_path: Path) -> None:
