@@ -163,6 +163,8 @@ function MessageList(props: ChatPanelOptions & { conversation: Conversation | nu
     }
   }, [last?.content, last?.thinking, last?.state, conversation?.id]);
 
+  const retry = React.useCallback(() => void model.retry(), [model]);
+
   const onScroll = () => {
     const el = scroller.current;
     if (el) {
@@ -185,11 +187,17 @@ function MessageList(props: ChatPanelOptions & { conversation: Conversation | nu
   } else {
     body = (
       <>
-        {conversation.messages.map(m =>
+        {conversation.messages.map((m, i) =>
           m.role === 'user' ? (
             <UserMessage key={m.id} message={m} />
           ) : (
-            <AssistantMessage key={m.id} message={m} rendermime={props.rendermime} actions={props.actions} />
+            <AssistantMessage
+              key={m.id}
+              message={m}
+              rendermime={props.rendermime}
+              actions={props.actions}
+              onRetry={i === conversation.messages.length - 1 ? retry : undefined}
+            />
           )
         )}
       </>
@@ -245,6 +253,8 @@ const AssistantMessage = React.memo(function AssistantMessage(props: {
   message: ChatMessage;
   rendermime: IRenderMimeRegistry;
   actions: CodeActions;
+  /** Given for the last answer only: ask its question again. */
+  onRetry?: () => void;
 }): JSX.Element {
   const { message } = props;
   const streaming = message.state === 'streaming';
@@ -263,12 +273,19 @@ const AssistantMessage = React.memo(function AssistantMessage(props: {
         <Markdown source={message.content} rendermime={props.rendermime} actions={props.actions} streaming={streaming} />
       )}
       {streaming && message.content && <span className="jp-mullama-cursor" />}
-      <Footer message={message} actions={props.actions} />
+      <Footer message={message} actions={props.actions} onRetry={props.onRetry} />
     </div>
   );
 });
 
-function Footer({ message, actions }: { message: ChatMessage; actions: CodeActions }): JSX.Element | null {
+function Footer(props: { message: ChatMessage; actions: CodeActions; onRetry?: () => void }): JSX.Element | null {
+  const { message, actions, onRetry } = props;
+  const again = (label: string, title: string) =>
+    onRetry && (
+      <button className="jp-mullama-link-button jp-mullama-retry" title={title} onClick={onRetry}>
+        {label}
+      </button>
+    );
   switch (message.state) {
     case 'done':
       return (
@@ -279,17 +296,28 @@ function Footer({ message, actions }: { message: ChatMessage; actions: CodeActio
           >
             {message.stats ? statsLine(message.stats) : ''}
           </span>
-          <button className="jp-mullama-link-button" title="Copy the answer as Markdown" onClick={() => actions.copy(message.content)}>
-            Copy
-          </button>
+          <span className="jp-mullama-footer-actions">
+            {again('Regenerate', 'Ask the same question again for another answer')}
+            <button className="jp-mullama-link-button" title="Copy the answer as Markdown" onClick={() => actions.copy(message.content)}>
+              Copy
+            </button>
+          </span>
         </div>
       );
     case 'stopped':
-      return <div className="jp-mullama-footer jp-mullama-stopped">stopped</div>;
+      return (
+        <div className="jp-mullama-footer">
+          <span className="jp-mullama-stopped">stopped</span>
+          {again('Retry', 'Ask the same question again')}
+        </div>
+      );
     case 'error':
       return (
-        <div className="jp-mullama-footer jp-mullama-error" role="alert">
-          {message.error}
+        <div className="jp-mullama-footer">
+          <span className="jp-mullama-error" role="alert">
+            {message.error}
+          </span>
+          {again('Retry', 'Ask the same question again')}
         </div>
       );
     default:

@@ -19,6 +19,7 @@ import {
   replace,
   restoreStore,
   ServerFrame,
+  takeBackLast,
   upsert,
   wireMessages
 } from './conversation';
@@ -181,7 +182,22 @@ export class ChatModel {
     this.changedAndSave();
   }
 
-  async send(text: string): Promise<boolean> {
+  /** Ask the last question again (after an error, a Stop, or for another answer), with the same attached code. */
+  async retry(): Promise<boolean> {
+    const conv = this.active;
+    const taken = conv ? takeBackLast(conv, Date.now()) : null;
+    if (!taken) {
+      return false;
+    }
+    this.store = replace(this.store, taken.conversation);
+    return this.send(taken.text, taken.context ?? null);
+  }
+
+  /**
+   * Send a message in the conversation in view. `context`: the code to attach; by default the active cell when
+   * "include" is on.
+   */
+  async send(text: string, context?: CellContext | null): Promise<boolean> {
     if (!text.trim()) {
       return false;
     }
@@ -195,11 +211,13 @@ export class ChatModel {
       return false;
     }
     let conv = this.active ?? newConversation(model, Date.now());
-    let context: CellContext | undefined;
-    if (this.includeContext && this.context) {
-      context = this.context.current() ?? undefined;
+    let attach: CellContext | undefined;
+    if (context !== undefined) {
+      attach = context ?? undefined;
+    } else if (this.includeContext && this.context) {
+      attach = this.context.current() ?? undefined;
     }
-    const asked = ask(conv, text, model, Date.now(), context);
+    const asked = ask(conv, text, model, Date.now(), attach);
     conv = asked.conversation;
     this.store = { ...upsert(this.store, conv), activeId: conv.id };
     this.notice = null;

@@ -207,6 +207,26 @@ export function applyFrame(conv: Conversation, frame: ServerFrame, now: number):
   }
 }
 
+/**
+ * Take back the last question and its answer (to ask it again): the conversation without them, and what was
+ * asked. Null when the last turn is not a finished question-and-answer pair.
+ */
+export function takeBackLast(
+  conv: Conversation,
+  now: number
+): { conversation: Conversation; text: string; context?: CellContext } | null {
+  const n = conv.messages.length;
+  const [question, answer] = conv.messages.slice(n - 2);
+  if (n < 2 || question.role !== 'user' || answer.role !== 'assistant' || answer.state === 'streaming') {
+    return null;
+  }
+  return {
+    conversation: { ...conv, messages: conv.messages.slice(0, n - 2), updated: now },
+    text: question.content,
+    context: question.context
+  };
+}
+
 /** Every answer still streaming ends this way (Stop pressed, the socket lost, the page reloaded). */
 export function endStreaming(conv: Conversation, state: 'stopped' | 'error', now: number, error?: string): Conversation {
   if (!isStreaming(conv)) {

@@ -187,4 +187,20 @@ describe('ChatModel', () => {
     chat.delete(chat.store.activeId!);
     expect(chat.store.activeId).toBe(first);
   });
+
+  it('asks the last question again, with the same attached code, in place of its answer', async () => {
+    chat.setIncludeContext(true);
+    await chat.send('Explain');
+    socket.frame({ type: 'error', message: 'the runner crashed', status: 500 });
+    chat.setIncludeContext(false); // the retry keeps what the question was sent with
+    expect(await chat.retry()).toBe(true);
+    const messages = chat.active!.messages;
+    expect(messages.map(m => [m.role, m.state])).toEqual([
+      ['user', 'done'],
+      ['assistant', 'streaming']
+    ]);
+    expect(messages[0].context?.source).toBe('df.head()');
+    expect((socket.sent[1].body.messages as { content: string }[])[1].content).toContain('df.head()');
+    expect(await chat.retry()).toBe(false); // not while it streams
+  });
 });

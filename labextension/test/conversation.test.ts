@@ -14,6 +14,7 @@ import {
   replace,
   restoreStore,
   statsLine,
+  takeBackLast,
   titleFrom,
   UNTITLED,
   upsert,
@@ -517,5 +518,19 @@ describe('the store of conversations', () => {
       ['m4', 'done', undefined],
       ['m7', 'stopped', undefined]
     ]);
+  });
+});
+
+describe('taking back the last question', () => {
+  it('returns the conversation without the last pair and what was asked', () => {
+    let { conv } = started('Why?', CONTEXT);
+    expect(takeBackLast(conv, 2)).toBeNull(); // still streaming
+    conv = applyFrame(conv, { type: 'error', id: 'a1', message: 'boom' }, 2);
+    const taken = takeBackLast(conv, 3)!;
+    expect(taken.text).toBe('Why?');
+    expect(taken.context).toEqual(CONTEXT);
+    expect(taken.conversation.messages).toEqual([]);
+    expect(taken.conversation.updated).toBe(3);
+    expect(takeBackLast(newConversation('m', 0), 1)).toBeNull();
   });
 });

@@ -203,7 +203,8 @@ def test_chat_panel_streams_stops_and_keeps_its_history(labx: dict[str, Any], pa
     panel.locator(".jp-mullama-stop").click()
     stopped = panel.locator(f"{LAST_ANSWER}[data-state=stopped]")
     stopped.wait_for(timeout=10_000)
-    assert stopped.locator(".jp-mullama-footer").text_content() == "stopped"
+    assert stopped.locator(".jp-mullama-stopped").text_content() == "stopped"
+    assert stopped.locator(".jp-mullama-retry").text_content() == "Retry"
     length = len(stopped.locator(".jp-mullama-markdown").text_content())
     time.sleep(1)
     assert len(stopped.locator(".jp-mullama-markdown").text_content()) == length
@@ -359,6 +360,12 @@ def test_thinking_and_the_active_selection_reach_the_model(echo_lab: dict[str, A
     assert "<think>" not in answer.locator(".jp-mullama-markdown").text_content()
     thinking.locator("summary").click()
     shoot(panel, "lab-chat-thinking-light.png")
+
+    # Regenerate asks the same question again in place of the answer.
+    answer.locator(".jp-mullama-retry", has_text="Regenerate").click()
+    expect(panel.locator(".jp-mullama-message")).to_have_count(2)
+    expect(panel.locator(LAST_ANSWER)).to_have_attribute("data-state", "done", timeout=60_000)
+    assert panel.locator(f"{LAST_ANSWER} .jp-mullama-markdown strong").text_content() == "42"
 
     # The selection in the active cell goes to the model with the question (the echo model repeats it).
     page.locator(".jp-Notebook .jp-Cell").first.locator(".cm-content").click()
