@@ -121,7 +121,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     app.commands.addCommand(CommandIDs.stop, {
       label: 'Stop the Answer',
-      isEnabled: () => chat.streaming,
+      caption: 'Stop the answer streaming in the chat panel (nothing happens when none is)',
       execute: () => chat.stop()
     });
     if (palette) {
