@@ -305,8 +305,4 @@ export class ChatModel {
       this.persist?.(this.store).catch(e => console.warn('mullama: could not save the conversations:', e));
     }, SAVE_DELAY_MS);
   }
-
-  dispose(): void {
-    Signal.clearData(this);
-  }
 }

@@ -33,11 +33,6 @@ export class ChatSocket {
     return this.handlers.size;
   }
 
-  dispose(): void {
-    this.socket?.close();
-    this.socket = null;
-  }
-
   private connect(): Promise<WebSocket> {
     if (this.socket && this.socket.readyState === WebSocket.OPEN) {
       return Promise.resolve(this.socket);

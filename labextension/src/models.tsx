@@ -231,5 +231,3 @@ function ModelRow(props: { entry: ModelEntry; model: ModelsModel; chatWith: (nam
     </div>
   );
 }
-
-export { modelsIcon };

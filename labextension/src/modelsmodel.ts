@@ -4,7 +4,7 @@
  */
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { ApiError, MullamaApi, ModelEntry, ShowResponse } from './api';
+import { MullamaApi, ModelEntry, ShowResponse } from './api';
 import { applyPullEvent, cancelPull, PullState, startPull } from './pullprogress';
 
 const KEEP_PULLS = 5;
@@ -49,10 +49,6 @@ export class ModelsModel {
     }
     this.loaded = true;
     this._changed.emit();
-  }
-
-  isPulling(spec: string): boolean {
-    return this.aborts.has(spec.trim());
   }
 
   /** Pull a model by name or `hf:` spec, with progress; resolves when it ended, however it ended. */
@@ -111,5 +107,3 @@ export class ModelsModel {
     return this.api.show(name);
   }
 }
-
-export { ApiError };
